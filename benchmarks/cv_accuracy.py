@@ -1,0 +1,155 @@
+"""Leave-one-image-out accuracy of the GAN detector on a labelled set, next to a tuned
+LoG baseline measured in the same run.
+
+    python benchmarks/cv_accuracy.py --data ../shared/data/mpfi-fril --out runs/cv
+
+The data folder holds ``images/<stem>.{jpg,tif}`` and ``labels/<stem>.csv``
+(``x,y,diameter_nm``). For each held-out image a model is trained on the others; its
+predictions are kept at a low threshold. The threshold used to score image k is the one
+with the best pooled class-agnostic F1 on the *other* images' held-out predictions, so no
+image's labels choose its own threshold. Folds already done (predictions on disk) are
+skipped, so a run can be resumed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from golddigger.evaluate import evaluate_many
+from golddigger.io.images import read_image
+from golddigger.model.config import ModelConfig
+from golddigger.model.detector import Detector
+from golddigger.particles import ParticleTable
+from golddigger.train import Sample, TrainConfig, synthetic_samples, train_model, tune_threshold
+
+GRID = tuple(np.round(np.arange(0.1, 0.91, 0.05), 2))
+
+
+def load_samples(data: Path, pixel_size_nm: float | None) -> list[Sample]:
+    samples = []
+    for lab in sorted((data / "labels").glob("*.csv")):
+        img_path = next((p for p in (data / "images").glob(lab.stem + ".*")), None)
+        if img_path is None:
+            continue
+        img = read_image(img_path, pixel_size_nm=pixel_size_nm)
+        samples.append(Sample(lab.stem, img.data, img.require_pixel_size(),
+                              ParticleTable.from_csv(lab)))
+    return samples
+
+
+def synth_samples(n: int, seed: int, pixel_size_nm: float) -> list[Sample]:
+    return synthetic_samples(n, pixel_size_nm, ModelConfig().classes_nm, seed=seed)
+
+
+def report(samples, preds, thresholds) -> dict:
+    pairs = [(s.name, s.particles, p[p.score >= thresholds[s.name]], s.pixel_size_nm, None)
+             for s, p in zip(samples, preds, strict=True)]
+    return evaluate_many(pairs).to_dict()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--pixel-size", type=float, default=None)
+    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--adv-weight", type=float, default=0.05)
+    ap.add_argument("--synth", type=int, default=0, help="synthetic images added per fold")
+    ap.add_argument("--synth-fraction", type=float, default=0.25)
+    ap.add_argument("--base", type=int, default=12)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--folds", nargs="*", default=None, help="stems to hold out (default all)")
+    ap.add_argument("--baseline", action="store_true", help="also tune and score LoG")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(args.threads)
+    samples = load_samples(args.data, args.pixel_size)
+    names = [s.name for s in samples]
+    folds = args.folds or names
+    args.out.mkdir(parents=True, exist_ok=True)
+    cfg = ModelConfig(name="cv", base_channels=args.base)
+    tcfg = TrainConfig(steps=args.steps, adv_weight=args.adv_weight, seed=args.seed,
+                       synth_fraction=args.synth_fraction if args.synth else 0.0)
+    synth = synth_samples(args.synth, 1000 + args.seed, samples[0].pixel_size_nm)
+    times = {}
+    for held in folds:
+        pred_file = args.out / f"pred_{held}.csv"
+        if pred_file.exists():
+            continue
+        train = [s for s in samples if s.name != held] + synth
+        test = next(s for s in samples if s.name == held)
+        t0 = time.monotonic()
+        trainer, _, _ = train_model(train, cfg, tcfg, progress=False)
+        det = Detector(trainer.G, cfg, {"threshold": 0.5})
+        pred = det.predict(test.image, test.pixel_size_nm, threshold=0.05)
+        pred.to_csv(pred_file)
+        times[held] = round((time.monotonic() - t0) / 60, 2)
+        logging.info("fold %s done in %.1f min", held, times[held])
+    done = [s for s in samples if (args.out / f"pred_{s.name}.csv").exists()]
+    preds = [ParticleTable.from_csv(args.out / f"pred_{s.name}.csv") for s in done]
+    # cross-fold threshold: chosen on the other images' held-out predictions
+    chosen = {}
+    for i, s in enumerate(done):
+        others = [j for j in range(len(done)) if j != i]
+
+        def f1_at(t, others=others):
+            pairs = [(done[j].name, done[j].particles, preds[j][preds[j].score >= t],
+                      done[j].pixel_size_nm, None) for j in others]
+            return evaluate_many(pairs).to_dict()["pooled"]["all"]["f1"]
+
+        chosen[s.name] = tune_threshold(f1_at, GRID)[0] if others else 0.5
+    gan = report(done, preds, chosen)
+
+    def pooled_at(t):
+        return evaluate_many([(s.name, s.particles, p[p.score >= t], s.pixel_size_nm, None)
+                              for s, p in zip(done, preds, strict=True)]
+                             ).to_dict()["pooled"]["all"]["f1"]
+
+    global_t = tune_threshold(pooled_at, GRID)[0]
+    result = {"settings": vars(args) | {"data": str(args.data), "out": str(args.out)},
+              "fold_minutes": times, "thresholds": chosen,
+              "threshold_all_folds": global_t, "gan": gan}
+    if args.baseline:
+        from golddigger.baseline import detect_log, tune_log
+
+        log_preds = []
+        for s in done:
+            train = [t for t in done if t.name != s.name]
+            params = tune_log([t.image for t in train], [t.particles for t in train],
+                              s.pixel_size_nm)
+            log_preds.append(detect_log(s.image, s.pixel_size_nm, params))
+        result["log"] = evaluate_many([(s.name, s.particles, p, s.pixel_size_nm, None)
+                                       for s, p in zip(done, log_preds, strict=True)]).to_dict()
+    (args.out / "cv_result.json").write_text(json.dumps(result, indent=2, default=str))
+    print(summary_table(result))
+    return 0
+
+
+def summary_table(result: dict) -> str:
+    lines = [f"{'method':8} {'image':8} {'F1 6':>6} {'F1 12':>6} {'F1 all':>6} {'loc nm':>6}"]
+    for method in ("gan", "log"):
+        if method not in result:
+            continue
+        rows = list(result[method]["images"].items()) + [("pooled", result[method]["pooled"])]
+        for name, sc in rows:
+            def f(k, sc=sc):
+                v = sc.get(k, {}).get("f1")
+                return f"{v:6.3f}" if v is not None else "     -"
+            loc = sc.get("all", {}).get("loc_error_nm")
+            lines.append(f"{method:8} {name:8} {f('6')} {f('12')} {f('all')} "
+                         f"{loc if loc is None else round(loc, 2)!s:>6}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

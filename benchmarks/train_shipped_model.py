@@ -1,0 +1,66 @@
+"""Train the shipped model on every labelled image of a data folder.
+
+    python benchmarks/train_shipped_model.py --data ../shared/data/mpfi-fril \
+        --out models/fril-gold-v1 [--threshold-from runs/cv/cv_result.json]
+
+The detection threshold comes from the cross-validation run (`cv_accuracy.py`: the best
+pooled class-agnostic F1 over all held-out predictions), since no image is left to tune it on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import torch
+
+from golddigger.model.config import ModelConfig
+from golddigger.model.folder import write_model_folder
+from golddigger.train import TrainConfig, train_model
+
+sys.path.insert(0, str(Path(__file__).parent))
+from cv_accuracy import load_samples, synth_samples  # noqa: E402
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--steps", type=int, default=2500)
+    ap.add_argument("--adv-weight", type=float, default=0.05)
+    ap.add_argument("--synth", type=int, default=0)
+    ap.add_argument("--synth-fraction", type=float, default=0.25)
+    ap.add_argument("--base", type=int, default=12)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threshold-from", type=Path, default=None)
+    ap.add_argument("--name", default="fril-gold-v1")
+    ap.add_argument("--pixel-size", type=float, default=None)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(args.threads)
+    samples = load_samples(args.data, args.pixel_size)
+    synth = synth_samples(args.synth, 1000 + args.seed, samples[0].pixel_size_nm)
+    cfg = ModelConfig(name=args.name, base_channels=args.base)
+    tcfg = TrainConfig(steps=args.steps, adv_weight=args.adv_weight, seed=args.seed,
+                       synth_fraction=args.synth_fraction if args.synth else 0.0)
+    ckpt = args.out.with_suffix(".ckpt")
+    trainer, thresholds, metrics = train_model(samples + synth, cfg, tcfg, checkpoint=ckpt)
+    if args.threshold_from:
+        cv = json.loads(args.threshold_from.read_text())
+        thresholds = {"threshold": cv["threshold_all_folds"],
+                      "source": f"cross-validation ({args.threshold_from.name})"}
+        metrics["cross_validation"] = {"gan": cv["gan"]["pooled"], "log": cv.get("log", {})
+                                       .get("pooled")}
+    metrics["data"] = str(args.data.name)
+    write_model_folder(args.out, cfg, trainer.G.state_dict(), thresholds, metrics)
+    logging.info("wrote %s", args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

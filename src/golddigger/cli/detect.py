@@ -1,0 +1,102 @@
+"""``golddigger detect``: find gold in images and write particle lists and ImageJ ROIs."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from golddigger.cli._common import CliError, expand_images, new_parser, progress
+
+logger = logging.getLogger(__name__)
+
+EXAMPLES = """\
+  golddigger detect synapse.tif -o results/
+  golddigger detect images/ -o results/ --pixel-size 0.5587 --overlay
+  golddigger detect S1.jpg -o results/ --pixel-size 0.5587 --roi S1_membrane.roi
+  golddigger detect stack.tif -o results/ --threshold 0.4 --classes 6 12
+  golddigger detect images/ -o results/ --resume       # continue an interrupted batch
+
+outputs per image: <stem>.csv (x,y,diameter_nm,score,slice; x = column, y = row, in pixels),
+<stem>_RoiSet.zip (ImageJ ROI Manager: ovals named, grouped and coloured by class),
+<stem>_overlay.png (with --overlay); per run: summary.csv (counts, area, density per um2).
+"""
+
+
+def add_parser(sub) -> None:
+    p = new_parser(sub, "detect", help="find gold particles in images",
+                   description="Find immunogold particles in micrographs (files, folders, "
+                               "stacks) with a trained model.", examples=EXAMPLES)
+    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR",
+                   help="TIFF/PNG/JPEG files or folders of them")
+    p.add_argument("-o", "--output", required=True, type=Path, metavar="OUTDIR",
+                   help="folder for the results (created if needed)")
+    p.add_argument("--pixel-size", type=float, metavar="NM",
+                   help="nm per pixel (overrides the files' calibration)")
+    p.add_argument("--roi", type=Path, metavar="FILE_OR_DIR",
+                   help="count only inside this ImageJ ROI (.roi/.zip) or mask image; a "
+                        "folder gives one per image (<stem>.roi, <stem>.zip, ...)")
+    p.add_argument("--model", default=None, metavar="NAME_OR_DIR",
+                   help="a model folder or a shipped model's name (default: the shipped one)")
+    p.add_argument("--threshold", type=float, metavar="T",
+                   help="score threshold in (0, 1); lower finds more (default: the model's "
+                        "tuned one)")
+    p.add_argument("--classes", type=float, nargs="+", metavar="NM",
+                   help="report only these particle diameters, e.g. --classes 6 12")
+    p.add_argument("--channel", type=int, metavar="N",
+                   help="0-based channel of multi-channel images")
+    p.add_argument("--points", action="store_true",
+                   help="write point ROIs instead of ovals of the particle size")
+    p.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png")
+    p.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all)")
+    p.add_argument("--tile-size", type=int, default=-1, metavar="PX",
+                   help="tile size in model pixels (smaller uses less memory)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--resume", action="store_true",
+                   help="skip images whose <stem>.csv already exists in OUTDIR")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from golddigger.model.detector import Detector
+    from golddigger.pipeline import DetectOptions, detect_files
+
+    if args.overwrite and args.resume:
+        raise CliError("--overwrite and --resume contradict each other; choose one")
+    if args.tile_size not in (-1, None) and (args.tile_size < 32 or args.tile_size % 16):
+        raise CliError("--tile-size must be a multiple of 16 and at least 32")
+    paths = expand_images(args.inputs)
+    detector = Detector.from_pretrained(args.model, threads=args.threads)
+    options = DetectOptions(pixel_size_nm=args.pixel_size, roi=args.roi,
+                            threshold=args.threshold, classes=args.classes,
+                            channel=args.channel, shape="point" if args.points else "oval",
+                            overlay=args.overlay, overwrite=args.overwrite, resume=args.resume,
+                            tile_size=args.tile_size)
+    bar = progress(range(len(paths)), total=len(paths), desc="detect", quiet=args.quiet,
+                   unit="image")
+
+    def tick(i, n, path):
+        if i:
+            bar.update(1)
+        bar.set_postfix_str(path.name)
+
+    result = detect_files(paths, detector, args.output, options, on_progress=tick)
+    bar.update(1)
+    bar.close()
+    if not args.quiet:
+        for r in result.results:
+            if r.particles is not None:
+                counts = ", ".join(f"{len(r.particles.of_class(d))} x {d:g} nm"
+                                   for d in detector.classes)
+                print(f"{r.path.name}: {len(r.particles)} particles ({counts})")
+            elif r.skipped:
+                print(f"{r.path.name}: skipped (done before; --resume)")
+        if result.summary_path:
+            print(f"results in {args.output}/ (summary: {result.summary_path.name})")
+    if result.failed:
+        print(f"golddigger detect: {len(result.failed)} of {len(paths)} image(s) failed:",
+              file=sys.stderr)
+        for r in result.failed:
+            print(f"  {r.error}", file=sys.stderr)
+        return 1
+    return 0

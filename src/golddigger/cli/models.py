@@ -1,0 +1,48 @@
+"""``golddigger models``: list the installed models and what they were trained on."""
+
+from __future__ import annotations
+
+import json
+
+from golddigger.cli._common import new_parser
+
+EXAMPLES = """\
+  golddigger models
+  golddigger models --json
+"""
+
+
+def add_parser(sub) -> None:
+    p = new_parser(sub, "models", help="list installed models",
+                   description="List the shipped and installed models.", examples=EXAMPLES)
+    p.add_argument("--json", action="store_true", help="print the models' metadata as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from golddigger.model.folder import (
+        DEFAULT_MODEL,
+        available_models,
+        models_root,
+        read_model_folder,
+    )
+
+    out = {}
+    for name in available_models():
+        config, _, thresholds, metrics = read_model_folder(models_root() / name)
+        out[name] = {"classes_nm": config.classes_nm, "pixel_size_nm": config.pixel_size_nm,
+                     "threshold": thresholds.get("threshold"), "default": name == DEFAULT_MODEL,
+                     "trained_on": metrics.get("trained_on"),
+                     "cross_validation": metrics.get("cross_validation", {})}
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    if not out:
+        print(f"no models in {models_root()}")
+        return 0
+    for name, m in out.items():
+        cls = "/".join(f"{d:g}" for d in m["classes_nm"])
+        star = " (default)" if m["default"] else ""
+        print(f"{name}{star}: {cls} nm gold, {m['pixel_size_nm']:g} nm/px, "
+              f"threshold {m['threshold']}")
+    return 0

@@ -1,0 +1,189 @@
+"""``golddigger train``: train a model on your own annotated images."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from golddigger.cli._common import CliError, expand_images, new_parser
+
+logger = logging.getLogger(__name__)
+
+EXAMPLES = """\
+  golddigger train images/ -o models/my-lab --pixel-size 0.5587 --max-minutes 30
+  golddigger train images/ --labels annotations/ -o my-model --classes 6 12
+  golddigger train training_set/ -o my-model --init-model fril-gold-v1 --steps 800
+  golddigger train images/ -o my-model --resume          # continue from the checkpoint
+
+annotations per image <stem>.<ext>: <stem>.csv (x,y,diameter_nm), <stem>_RoiSet.zip,
+<stem>.zip or <stem>.roi (ImageJ point/oval ROIs; class from group, name or file name), a
+folder <stem>/ of such files, or ../labels/<stem>.csv; with --labels DIR the same names in
+DIR. The loss is computed only inside <stem>_region.roi/.zip/.tif when present, else
+inside the convex hull of the labelled particles grown by --buffer-nm.
+"""
+
+
+def add_parser(sub) -> None:
+    p = new_parser(sub, "train", help="train a model on annotated images",
+                   description="Train the conditional-GAN detector on images with particle "
+                               "annotations (ImageJ ROIs, Results tables or CSVs).",
+                   examples=EXAMPLES)
+    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
+    p.add_argument("-o", "--output", required=True, type=Path, metavar="MODEL_DIR",
+                   help="the model folder to write")
+    p.add_argument("--labels", type=Path, metavar="DIR", help="where the annotations are")
+    p.add_argument("--pixel-size", type=float, metavar="NM", help="nm per pixel")
+    p.add_argument("--classes", type=float, nargs="+", metavar="NM", default=None,
+                   help="particle diameters the model learns (default 6 12 18, or the init "
+                        "model's)")
+    p.add_argument("--val", nargs="*", default=None, metavar="STEM",
+                   help="images (by stem) kept for validation and threshold tuning "
+                        "(default: 20%% of the images when there are at least 3)")
+    p.add_argument("--no-val", action="store_true", help="train on every image")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--max-minutes", type=float, default=None)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--adv-weight", type=float, default=0.05,
+                   help="weight of the adversarial (PatchGAN) term; 0 turns the GAN off")
+    p.add_argument("--synth", type=int, default=0, metavar="N",
+                   help="also train on N synthetic images")
+    p.add_argument("--buffer-nm", type=float, default=30.0)
+    p.add_argument("--init-model", default=None, metavar="NAME_OR_DIR",
+                   help="start from this model's weights (fine-tuning)")
+    p.add_argument("--base-channels", type=int, default=12)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--resume", action="store_true",
+                   help="continue from MODEL_DIR.ckpt if it exists")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
+    p.set_defaults(func=run)
+
+
+def _region_for(image: Path, labels: Path | None, shape):
+    from golddigger.io.rois import read_region
+
+    for d in filter(None, (labels, image.parent)):
+        for suffix in ("_region.roi", "_region.zip", "_region.tif", "_region.png"):
+            f = d / f"{image.stem}{suffix}"
+            if f.is_file():
+                return read_region(f, image_shape=shape)
+    return None
+
+
+def _annotation_files(image: Path, labels: Path | None) -> list[Path]:
+    from golddigger.io.annotations import find_annotations
+
+    if labels is None:
+        return find_annotations(image)
+    found = [labels / f"{image.stem}{s}" for s in (".csv", "_RoiSet.zip", ".zip", ".roi")]
+    found = [f for f in found if f.is_file()]
+    if (labels / image.stem).is_dir():
+        found.append(labels / image.stem)
+    return found
+
+
+def load_samples(paths, labels: Path | None, pixel_size_nm: float | None):
+    """Training samples (one per image plane) from images and their annotations."""
+    from golddigger.io.annotations import read_annotation_set
+    from golddigger.io.images import read_image
+    from golddigger.train import Sample
+
+    samples = []
+    for path in paths:
+        files = _annotation_files(path, labels)
+        if not files:
+            logger.warning("%s: no annotations found; skipped", path)
+            continue
+        image = read_image(path, pixel_size_nm)
+        px = image.require_pixel_size()
+        particles = read_annotation_set(files, px)
+        region = _region_for(path, labels, image.shape_yx)
+        for s in range(image.n_slices):
+            name = path.stem if image.n_slices == 1 else f"{path.stem}[{s + 1}]"
+            samples.append(Sample(name, np.asarray(image.slice(s)), px,
+                                  particles.in_slice(s), region))
+    return samples
+
+
+def run(args) -> int:
+    import json
+
+    from golddigger.model.config import ModelConfig
+    from golddigger.model.folder import read_model_folder, resolve_model, write_model_folder
+    from golddigger.train import TrainConfig, train_model
+
+    out: Path = args.output
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise CliError(f"{out} already exists; use --overwrite to replace it")
+    if args.labels is not None and not args.labels.is_dir():
+        raise CliError(f"{args.labels}: no such folder")
+    paths = [p for p in expand_images(args.inputs)
+             if not p.stem.endswith(("_region", "_overlay"))]
+    samples = load_samples(paths, args.labels, args.pixel_size)
+    if not samples:
+        raise CliError("no annotated images found; see 'golddigger train --help' for where "
+                       "annotations are looked for")
+    init_state = None
+    if args.init_model:
+        init_cfg, init_state, _, _ = read_model_folder(resolve_model(args.init_model))
+        config = init_cfg.model_copy(update={"name": out.name})
+        if args.classes and sorted(args.classes) != config.classes_nm:
+            raise CliError("--classes must match the --init-model's classes "
+                           f"{config.classes_nm}")
+    else:
+        config = ModelConfig(name=out.name, base_channels=args.base_channels,
+                             **({"classes_nm": args.classes} if args.classes else {}))
+    # validation split
+    names = [s.name for s in samples]
+    if args.no_val:
+        val_names: list[str] = []
+    elif args.val:
+        missing = [v for v in args.val if v not in names]
+        if missing:
+            raise CliError(f"--val {' '.join(missing)}: not among the training images")
+        val_names = list(args.val)
+    elif len(samples) >= 3:
+        rng = np.random.default_rng(args.seed)
+        k = max(1, round(0.2 * len(samples)))
+        val_names = [names[i] for i in sorted(rng.choice(len(samples), k, replace=False))]
+    else:
+        val_names = []
+    val = [s for s in samples if s.name in val_names]
+    train = [s for s in samples if s.name not in val_names]
+    if args.synth:
+        from golddigger.train import synthetic_samples
+
+        train += synthetic_samples(args.synth, train[0].pixel_size_nm, config.classes_nm,
+                                   seed=args.seed + 10_000)
+    tcfg = TrainConfig(steps=args.steps, max_minutes=args.max_minutes,
+                       batch_size=args.batch_size, adv_weight=args.adv_weight,
+                       synth_fraction=0.25 if args.synth else 0.0, buffer_nm=args.buffer_nm,
+                       seed=args.seed, threads=args.threads)
+    ckpt = out.with_name(out.name + ".ckpt")
+    if ckpt.exists() and not args.resume:
+        ckpt.unlink()
+    if not args.quiet:
+        print(f"training on {len(train)} image(s), validating on {len(val)}: "
+              f"{', '.join(val_names) or '-'}")
+    trainer_init = None
+    if init_state is not None:
+        def trainer_init(trainer):
+            trainer.G.load_state_dict(init_state)
+    trainer, thresholds, metrics = train_model(train, config, tcfg, checkpoint=ckpt,
+                                               progress=not args.quiet, val=val,
+                                               init=trainer_init)
+    if args.init_model:
+        metrics["init_model"] = str(args.init_model)
+    write_model_folder(out, config, trainer.G.state_dict(), thresholds, metrics)
+    ckpt.unlink(missing_ok=True)
+    if not args.quiet:
+        v = metrics.get("validation")
+        if v:
+            print("validation (threshold {:.2f}): F1 all {:.3f}".format(
+                v["threshold"], v["scores"]["all"]["f1"]))
+            print(json.dumps({k: round(x["f1"], 3) for k, x in v["scores"].items()}))
+        print(f"model written to {out}/ ({trainer.step} steps, "
+              f"{metrics['train_minutes']:.1f} min)")
+    return 0

@@ -1,0 +1,1 @@
+"""The detector: networks, targets, post-processing, model folders and inference."""

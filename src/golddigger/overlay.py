@@ -1,0 +1,64 @@
+"""An overlay picture: the image with a circle on each detected particle, coloured by class."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from golddigger.io.images import CalibratedImage
+from golddigger.io.regions import Region
+from golddigger.particles import ParticleTable
+
+__all__ = ["render_overlay", "save_overlay"]
+
+
+def _rgb(color: str) -> tuple[int, int, int]:
+    c = color.lstrip("#")
+    return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
+
+
+def render_overlay(plane: np.ndarray, particles: ParticleTable, pixel_size_nm: float,
+                   region: Region | None = None, max_side: int = 2048) -> np.ndarray:
+    """An RGB uint8 picture of one plane with particles circled (and the region outlined),
+    downscaled so that its longer side is at most ``max_side``."""
+    from skimage.draw import circle_perimeter
+    from skimage.segmentation import find_boundaries
+    from skimage.transform import rescale
+
+    from golddigger.io.rois import class_colors
+
+    a = np.asarray(plane, dtype=np.float32)
+    lo, hi = np.percentile(a[::4, ::4], [0.5, 99.5])
+    grey = np.clip((a - lo) / max(hi - lo, 1e-6), 0, 1)
+    f = min(1.0, max_side / max(grey.shape))
+    if f < 1:
+        grey = rescale(grey, f, anti_aliasing=True)
+    rgb = (np.stack([grey] * 3, axis=-1) * 255).astype(np.uint8)
+    if region is not None:
+        edge = find_boundaries(region.to_mask(plane.shape), mode="inner")
+        if f < 1:
+            edge = rescale(edge.astype(float), f) > 0.1
+        rgb[edge] = (255, 255, 0)
+    colors = class_colors(particles.classes)
+    for x, y, d, _s, _z in particles:
+        r = max(2, int(round(0.5 * d / pixel_size_nm * f)) + 2)
+        for rr in (r, r + 1):
+            yy, xx = circle_perimeter(int(round(y * f)), int(round(x * f)), rr, shape=grey.shape)
+            rgb[yy, xx] = _rgb(colors[d])
+    return rgb
+
+
+def save_overlay(path: str | Path, image: CalibratedImage, particles: ParticleTable,
+                 pixel_size_nm: float, region: Region | None = None) -> None:
+    """Write the overlay of the first slice (stacks: the slice with most particles) as PNG."""
+    from PIL import Image
+
+    from golddigger.io.safe import atomic_path
+
+    s = 0
+    if image.is_stack and len(particles):
+        s = int(np.bincount(particles.slice, minlength=image.n_slices).argmax())
+    rgb = render_overlay(image.slice(s), particles.in_slice(s), pixel_size_nm, region)
+    with atomic_path(path) as tmp:
+        Image.fromarray(rgb).save(tmp, format="PNG")
