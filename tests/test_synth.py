@@ -121,10 +121,13 @@ def test_most_gold_is_in_the_region_and_label_outside_false_keeps_only_region():
     assert np.array_equal(only.image, res.image)
 
 
-def test_hard_negatives_are_drawn_away_from_gold(busy):
-    cfg, res = busy
+def test_hard_negatives_are_drawn_away_from_gold():
+    cfg = SynthConfig(shape=(512, 512), counts={6: 14, 12: 8}, dark_blob_density_per_um2=300,
+                      edge_artefact_density_per_um2=100)
+    res = generate(cfg, seed=11)
     neg, p = res.negatives, res.particles
-    assert len(neg) > 0
+    assert len(neg) >= 10
+    assert np.all((neg.diameter_nm >= 4) & (neg.diameter_nm <= 15))
     d = np.hypot(neg.x[:, None] - p.x[None, :], neg.y[:, None] - p.y[None, :])
     assert d.min() >= 4.0 / cfg.pixel_size_nm
 
@@ -288,3 +291,15 @@ def test_cli_rejects_bad_options(tmp_path, capsys):
     assert main(["synth", "-o", str(tmp_path), "-n", "0"]) == 2
     assert main(["synth", "-o", str(tmp_path), "--pixel-size", "-1"]) == 2
     assert not list(tmp_path.iterdir())
+
+
+def test_no_bright_or_dark_frame_at_the_image_border():
+    # the cast-shadow pass once left a bright frame: borders must look like the inside
+    diffs = []
+    for seed in range(3):
+        img = generate(SynthConfig(shape=(256, 256), counts={6: 2}), seed=seed).image
+        img = img.astype(float)
+        for edge, inner in ((img[0], img[6]), (img[-1], img[-7]),
+                            (img[:, 0], img[:, 6]), (img[:, -1], img[:, -7])):
+            diffs.append(abs(edge.mean() - inner.mean()))
+    assert np.median(diffs) < 3.0 and max(diffs) < 12.0, diffs

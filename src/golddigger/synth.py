@@ -190,15 +190,15 @@ class SynthConfig(BaseModel):
     patch_radius_nm: Range = (110.0, 320.0)
     patch_step_nm: Range = (1.0, 3.5)
     patch_grey: Range = (-0.07, 0.07)
-    domain_density_per_um2: Annotated[float, Field(ge=0)] = 8.0
+    domain_density_per_um2: Annotated[float, Field(ge=0)] = 12.0
     domain_radius_nm: Range = (50.0, 700.0)
-    domain_height_nm: Range = (5.0, 40.0)
-    domain_edge_nm: Range = (4.0, 30.0)
+    domain_height_nm: Range = (5.0, 50.0)
+    domain_edge_nm: Range = (3.0, 25.0)
     rough_fraction: Annotated[float, Field(ge=0, le=1)] = 0.3
     ridge_density_per_um2: Annotated[float, Field(ge=0)] = 1.0
     imp_density_per_um2: Annotated[float, Field(ge=0)] = 250.0
     imp_cluster_density_per_um2: Annotated[float, Field(ge=0)] = 2200.0
-    dark_blob_density_per_um2: Annotated[float, Field(ge=0)] = 60.0
+    dark_blob_density_per_um2: Annotated[float, Field(ge=0)] = 45.0
     edge_artefact_density_per_um2: Annotated[float, Field(ge=0)] = 12.0
 
     shadow_elevation_deg: Range = (35.0, 65.0)
@@ -577,18 +577,27 @@ def _relief(cfg: SynthConfig, rng, sc: _Scene, f: int):
                            r_nm / px, roughness=0.2)
         mask = np.zeros((hl, wl), dtype=np.float32)
         _fill_polygon(mask, xy, 1.0, 1.0 / f)
-        if not mask.any():
+        rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+        if rows.size == 0:
             continue
-        dist = ndi.distance_transform_edt(mask > 0) * cell  # nm from the edge, inside
+        # work in the domain's bounding box (plus a margin for the smoothing)
+        r0, r1 = max(rows[0] - 8, 0), min(rows[-1] + 9, hl)
+        c0, c1 = max(cols[0] - 8, 0), min(cols[-1] + 9, wl)
+        inside = mask[r0:r1, c0:c1] > 0
+        # signed distance to the edge (nm), smoothed so the rasterised staircase does not
+        # show as striations in the shading
+        dist = ndi.distance_transform_edt(inside) - ndi.distance_transform_edt(~inside)
+        dist = np.clip(ndi.gaussian_filter(dist.astype(np.float32), 1.5) * cell, 0, None)
         height = _u(rng, cfg.domain_height_nm) * (1 if rng.uniform() < 0.7 else -1)
         edge = min(_u(rng, cfg.domain_edge_nm), 0.6 * r_nm)
-        h_low += (height * (1.0 - np.exp(-dist / edge))).astype(np.float32)
+        win = h_low[r0:r1, c0:c1]
+        win += (height * (1.0 - np.exp(-dist / edge))).astype(np.float32)
         if rng.uniform() < cfg.rough_fraction:
             # cross-fractured cytoplasm: a mottled, bumpy surface
-            bumps = _blur(rng.standard_normal((hl, wl)).astype(np.float32),
+            bumps = _blur(rng.standard_normal(inside.shape).astype(np.float32),
                           rng.uniform(2.5, 6.0) / cell)
             bumps *= rng.uniform(1.0, 3.0) / max(float(bumps.std()), 1e-6)
-            h_low += bumps * (1.0 - np.exp(-dist / 10.0)).astype(np.float32)
+            win += bumps * (1.0 - np.exp(-dist / 10.0)).astype(np.float32)
         sc.edge_xy.append(xy)
     # membrane folds
     n_ridge = int(rng.poisson(cfg.ridge_density_per_um2 * cfg.area_um2))
@@ -606,8 +615,9 @@ def _relief(cfg: SynthConfig, rng, sc: _Scene, f: int):
     # undulation
     und = rng.standard_normal((max(4, hl // 24), max(4, wl // 24))).astype(np.float32)
     und = _blur(und, 1.2)
+    und = _blur(_resize_to(und, (hl, wl)), max(1.0, hl / und.shape[0] / 2))  # no facets
     und *= _u(rng, cfg.undulation_nm) / max(float(und.std()), 1e-6)
-    h_low += _resize_to(und, (hl, wl))
+    h_low += und
     h_low = ndi.gaussian_filter(h_low, 1.0)  # no staircase edges from the rasterisation
 
     # patches: low fracture steps (full res) and a grey offset (low res)
@@ -618,7 +628,7 @@ def _relief(cfg: SynthConfig, rng, sc: _Scene, f: int):
         _fill_polygon(grey_low, xy, _u(rng, cfg.patch_grey), 1.0 / f)
         sc.edge_xy.append(xy)
     if sc.patches_xy:
-        h_full = _blur(h_full, rng.uniform(0.8, 1.8) / px)
+        h_full = _blur(h_full, rng.uniform(1.2, 2.5) / px)
         grey_low = _blur(grey_low, 1.0)
 
     # intramembrane particles
@@ -753,10 +763,13 @@ def generate(config: SynthConfig | None = None, seed: int | np.random.Generator 
     slope += (gx * sdx + gy * sdy) / px  # rise per nm along the platinum travel
     del gx, gy
     # a surface rising along the travel direction faces the source: more platinum
-    pt = np.clip(se + ce * slope, 0.0, 3.0)
+    pt = np.clip(se + ce * slope, 0.0, 6.0)
     del slope
     pt *= 1.0 - _resize_to(_cast_shadow(h_low, sdx, sdy, math.tan(elev), px * f), (H, W))
-    od = k_pt * (pt - se)
+    od = pt - se
+    # shadows are less bright than the platinum law says: the carbon backing and
+    # scattered platinum still absorb there
+    od = k_pt * np.where(od > 0, od, 0.6 * od)
     od += _resize_to(grey_low, (H, W))
     grain = _grain(rng, (H, W), cfg.grain_period_nm / px)
     grain *= _u(rng, cfg.grain_strength) / max(float(grain[::7, ::7].std()), 1e-9)
@@ -835,9 +848,9 @@ def _hard_negatives(cfg: SynthConfig, rng, sc: _Scene, img: np.ndarray, pt: np.n
     n_blob = int(rng.poisson(cfg.dark_blob_density_per_um2 * cfg.area_um2))
     for _ in range(n_blob):
         d_nm = rng.uniform(4.0, 15.0)
-        faint = rng.uniform() < 0.6
-        aspect = rng.uniform(1.0, 1.25) if faint else rng.uniform(1.4, 2.2)
-        rel = rng.uniform(0.15, 0.45) if faint else rng.uniform(0.3, 0.65)
+        faint = rng.uniform() < 0.75
+        aspect = rng.uniform(1.0, 1.25) if faint else rng.uniform(1.3, 2.0)
+        rel = rng.uniform(0.15, 0.45) if faint else rng.uniform(0.3, 0.6)
         r_px = d_nm * aspect / 2 / px
         pos = _gold_position(rng, cfg.model_copy(update={"cluster_fraction": 0.0}), sc, [],
                              r_px, in_patch=bool(sc.patch_polys) and rng.uniform() < 0.5)
@@ -910,8 +923,8 @@ def _cast_shadow(h_low: np.ndarray, sdx: float, sdy: float, tan_e: float,
     than the ray through it: ``max_{x'<x} (h(x') + x' tan e) > h(x) + x tan e``.
     """
     angle = math.degrees(math.atan2(sdy, sdx))
-    pad = float(h_low.min()) - 1e3
-    rot = ndi.rotate(h_low, angle, reshape=True, order=1, mode="constant", cval=pad)
+    # the surface is taken to continue beyond the image as its edge values
+    rot = ndi.rotate(h_low, angle, reshape=True, order=1, mode="nearest")
     xs = np.arange(rot.shape[1], dtype=np.float32) * cell_nm * tan_e
     u = rot + xs[None, :]
     depth = np.maximum.accumulate(u, axis=1) - u  # nm below the grazing ray
