@@ -55,6 +55,7 @@ def test_density_and_nnd_match_hand_computation():
     rows = res.tables()["nnd"]
     assert rows[0]["nearest_6"] == 2 and rows[2]["nearest_6"] == 1
     assert rows[0]["nnd_to_12_nm"] == pytest.approx(2 * math.hypot(50, 50))
+    assert rows[3]["nearest_12"] == 0 and rows[0]["nearest_12"] == 4  # 0: none
 
 
 def test_nnd_functions_and_duplicates():
@@ -207,6 +208,9 @@ def test_analyze_with_mask_region_drops_outside_and_writes_outputs(tmp_path):
         rows = list(csv.DictReader(fh))
     assert [r["class"] for r in rows] == ["6", "12", "all"]
     assert int(rows[2]["n"]) == 60 and int(rows[2]["n_outside_region"]) == 2
+    assert [int(r["n_outside_region"]) for r in rows[:2]] == [2, 0]
+    with open(written["randomness"], newline="") as fh:
+        assert "sim_2.5%" in next(csv.reader(fh))
     settings = json.loads(written["settings"].read_text())
     assert settings["n_sim"] == 19 and settings["classes_nm"] == [6.0, 12.0]
     with pytest.raises(GoldDiggerError, match="overwrite"):

@@ -171,23 +171,25 @@ def analyze(particles: ParticleTable, pixel_size_nm: float, region=None, *,
                                   "region to analyse an empty image")
         region = default_region(particles.xy, px, buffer_nm)
     geom = region_geometry_nm(region, px)
-    inside = region.contains(particles.x, particles.y)
-    n_outside = int(np.sum(~inside))
-    if n_outside:
-        logger.info("%s: %d of %d particles lie outside the region and are left out",
-                    name or "analyze", n_outside, len(particles))
-    particles, rows = particles[inside], rows[inside]
-
     if classes is None:
         classes = sorted({float(np.round(d, 3)) for d in particles.diameter_nm})
     classes = sorted(float(c) for c in classes)
     if len(particles) and not classes:
         raise ValueError("no size classes")
+    class_names = tuple(class_key(c) for c in classes)
     diam = assign_classes(particles.diameter_nm, classes) if len(particles) else np.empty(0)
     particles = ParticleTable(particles.x, particles.y, diam, particles.score, particles.slice)
-    class_names = tuple(class_key(c) for c in classes)
-    cls = (np.argmin(np.abs(diam[:, None] - np.asarray(classes)[None, :]), axis=1)
-           if len(particles) else np.empty(0, dtype=np.int64)).astype(np.int64)
+    cls_all = (np.argmin(np.abs(diam[:, None] - np.asarray(classes)[None, :]), axis=1)
+               if len(particles) else np.empty(0, dtype=np.int64)).astype(np.int64)
+    inside = region.contains(particles.x, particles.y)
+    n_outside = int(np.sum(~inside))
+    outside_by_class = {name: int(np.sum(~inside & (cls_all == c)))
+                        for c, name in enumerate(class_names)}
+    outside_by_class["all"] = n_outside
+    if n_outside:
+        logger.info("%s: %d of %d particles lie outside the region and are left out",
+                    name or "analyze", n_outside, len(particles))
+    particles, rows, cls = particles[inside], rows[inside], cls_all[inside]
     xy = particles.xy * px
 
     nearest = dict(zip(class_names, nearest_by_class(xy, cls, len(classes)), strict=True))
@@ -216,6 +218,7 @@ def analyze(particles: ParticleTable, pixel_size_nm: float, region=None, *,
         logger.info("%s: fewer than 2 particles; no randomness tests", name or "analyze")
     return AnalysisResult(
         name=name, pixel_size_nm=px, region=region, geometry_nm=geom, particles=particles,
-        input_rows=rows, n_outside=n_outside, class_names=class_names,
+        input_rows=rows, n_outside=n_outside, n_outside_by_class=outside_by_class,
+        class_names=class_names,
         diameters_nm=tuple(classes), cls=cls, xy_nm=xy, nearest=nearest,
         cluster_labels=labels, clusters=clusters, monte_carlo=mc, settings=settings)

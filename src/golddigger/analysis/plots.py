@@ -118,7 +118,8 @@ def plot_nnd(result: AnalysisResult, path: str | Path) -> Path | None:
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("nearest-neighbour distance (nm)")
         ax.set_ylabel("particles")
-        ax.legend(fontsize=7, frameon=False)
+        if ax is axes[0]:
+            ax.legend(fontsize=7, frameon=False)
     fig.suptitle(_suptitle(result, "Nearest-neighbour distances"), fontsize=10)
     return _save(fig, path)
 
@@ -157,7 +158,8 @@ def plot_l(result: AnalysisResult, path: str | Path) -> Path | None:
         ax.set_xlabel("r (nm)")
         ax.set_ylabel("L(r) - r (nm)")
         ax.set_xlim(0, r.max())
-        ax.legend(fontsize=7, frameon=False)
+        if ax is axes[0]:
+            ax.legend(fontsize=7, frameon=False)
     fig.suptitle(_suptitle(result, "Besag's L function"), fontsize=10)
     return _save(fig, path)
 

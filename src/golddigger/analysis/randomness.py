@@ -256,6 +256,11 @@ def global_mad_test(observed: np.ndarray, simulated: np.ndarray, r: np.ndarray,
     return GlobalEnvelope(centre, centre - t_crit, centre + t_crit, t_obs, t_sims, p, sign)
 
 
+def quantile_names(alpha: float) -> tuple[str, str]:
+    """Column names of the simulations' (alpha/2, 1 - alpha/2) quantiles."""
+    return f"sim_{100 * alpha / 2:g}%", f"sim_{100 * (1 - alpha / 2):g}%"
+
+
 @dataclass
 class TestResult:
     """One row of the randomness table."""
@@ -271,10 +276,12 @@ class TestResult:
     n_sim: int
     verdict: str
 
-    def to_row(self) -> dict:
+    def to_row(self, alpha: float = DEFAULT_ALPHA) -> dict:
+        """The row; ``sim_lo``/``sim_hi`` are named by their quantiles (``sim_2.5%``)."""
+        lo, hi = quantile_names(alpha)
         return {"statistic": self.statistic, "relation": self.relation,
                 "observed": self.observed, "sim_mean": self.sim_mean,
-                "sim_2.5%": self.sim_lo, "sim_97.5%": self.sim_hi,
+                lo: self.sim_lo, hi: self.sim_hi,
                 "p_value": self.p_value, "alternative": self.alternative,
                 "n_sim": self.n_sim, "verdict": self.verdict}
 

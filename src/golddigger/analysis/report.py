@@ -116,14 +116,17 @@ def write_outputs(result: AnalysisResult, outdir: str | Path, image=None,
 
 def _empty_headers(result: AnalysisResult) -> dict[str, list[str]]:
     """Headers for tables that may be empty, so their CSV still has one."""
+    from golddigger.analysis.randomness import quantile_names
+
     counts = [f"n_{k}" for k in result.class_names]
+    lo, hi = quantile_names(float(result.settings.get("alpha", 0.05)))
     return {
         "clusters": ["cluster", "n", "classes", *counts, "hull_area_nm2", "centroid_x_px",
                      "centroid_y_px", "centroid_x_nm", "centroid_y_nm",
                      "nearest_cluster_by_edge", "edge_distance_nm",
                      "nearest_cluster_by_centroid", "centroid_distance_nm"],
-        "randomness": ["statistic", "relation", "observed", "sim_mean", "sim_2.5%",
-                       "sim_97.5%", "p_value", "alternative", "n_sim", "verdict"],
+        "randomness": ["statistic", "relation", "observed", "sim_mean", lo, hi, "p_value",
+                       "alternative", "n_sim", "verdict"],
         "l_function": ["relation", "r_nm", "l_minus_r_nm", "sim_mean_nm", "pointwise_lo_nm",
                        "pointwise_hi_nm", "global_lo_nm", "global_hi_nm"],
         "nnd": ["particle", "input_row", "x_px", "y_px", "x_nm", "y_nm", "class", "cluster"],

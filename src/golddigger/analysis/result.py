@@ -38,6 +38,8 @@ class AnalysisResult:
         For each particle: its 0-based row in the input table.
     n_outside : int
         Input particles left out because they lie outside the region.
+    n_outside_by_class : dict
+        The same per class name, and ``"all"``.
     class_names : tuple of str
         ``("6", "12")``: class keys (`golddigger.evaluate.class_key`).
     diameters_nm : tuple of float
@@ -64,6 +66,7 @@ class AnalysisResult:
     particles: ParticleTable
     input_rows: np.ndarray
     n_outside: int
+    n_outside_by_class: dict[str, int]
     class_names: tuple[str, ...]
     diameters_nm: tuple[float, ...]
     cls: np.ndarray
@@ -116,7 +119,7 @@ class AnalysisResult:
                                            else float("nan"))
             row["n_clusters"] = (len(self.clusters) if row["class"] == "all" else
                                  sum(1 for c in self.clusters if c.counts[row["class"]] > 0))
-            row["n_outside_region"] = (self.n_outside if row["class"] == "all" else "")
+            row["n_outside_region"] = self.n_outside_by_class.get(row["class"], 0)
         return rows
 
     def nnd_rows(self) -> list[dict]:
@@ -133,7 +136,7 @@ class AnalysisResult:
             for name in self.class_names:
                 d, j = self.nearest[name]
                 row[f"nnd_to_{name}_nm"] = float(d[i])
-                row[f"nearest_{name}"] = int(j[i]) + 1 if j[i] >= 0 else ""
+                row[f"nearest_{name}"] = int(j[i]) + 1  # 0: none
             rows.append(row)
         return rows
 
@@ -160,9 +163,9 @@ class AnalysisResult:
                 "hull_area_nm2": c.hull_area_nm2,
                 "centroid_x_px": cx / px, "centroid_y_px": cy / px,
                 "centroid_x_nm": cx, "centroid_y_nm": cy,
-                "nearest_cluster_by_edge": c.nearest_edge_id or "",
+                "nearest_cluster_by_edge": c.nearest_edge_id,  # 0: no other cluster
                 "edge_distance_nm": c.nearest_edge_nm,
-                "nearest_cluster_by_centroid": c.nearest_centroid_id or "",
+                "nearest_cluster_by_centroid": c.nearest_centroid_id,
                 "centroid_distance_nm": c.nearest_centroid_nm,
             })
             rows.append(row)
@@ -172,7 +175,7 @@ class AnalysisResult:
         """One row per test (empty without Monte Carlo)."""
         if self.monte_carlo is None:
             return []
-        return [t.to_row() for t in self.monte_carlo.tests]
+        return [t.to_row(self.monte_carlo.alpha) for t in self.monte_carlo.tests]
 
     def l_function_rows(self) -> list[dict]:
         """L(r) - r of each relation with its pointwise and global envelopes, one row per r."""
