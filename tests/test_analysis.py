@@ -265,6 +265,17 @@ def test_cli_analyze(tmp_path):
         "cluster_distance_nm"] == 20
     # no pixel size anywhere
     assert main(["analyze", str(csv_path), "-o", str(tmp_path / "x"), "-q"]) == 2
+    # a stack: one folder per slice
+    stack = ParticleTable.concat([particles, ParticleTable(particles.x[:10], particles.y[:10],
+                                                           particles.diameter_nm[:10],
+                                                           slice=np.ones(10, int))])
+    stack.to_csv(tmp_path / "stack.csv")
+    assert main(["analyze", str(tmp_path / "stack.csv"), "-o", str(out), "--pixel-size", "1",
+                 "--n-sim", "0", "--no-plots", "-q"]) == 0
+    assert (out / "stack" / "slice1" / "summary.csv").read_text().splitlines()[-1].startswith(
+        "all,40,")
+    assert (out / "stack" / "slice2" / "summary.csv").read_text().splitlines()[-1].startswith(
+        "all,10,")
 
 
 REAL = Path(__file__).parents[1].parent / "shared/data/mpfi-fril"
