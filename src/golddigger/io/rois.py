@@ -70,6 +70,7 @@ MASK_SUFFIXES = (".tif", ".tiff", ".png", ".bmp", ".gif")
 _AREA_TYPES = (ROI_TYPE.RECT, ROI_TYPE.OVAL, ROI_TYPE.POLYGON, ROI_TYPE.FREEHAND,
                ROI_TYPE.TRACED)
 _LINE_TYPES = (ROI_TYPE.LINE, ROI_TYPE.POLYLINE, ROI_TYPE.FREELINE)
+_IJ_NUDGE = 1e-8
 _RESAVE = "re-save it from Fiji's ROI Manager (More > Save...)"
 
 
@@ -179,7 +180,7 @@ def roi_to_geometry(roi: ImagejRoi):
     elif roi.roitype == ROI_TYPE.OVAL:
         x, y, w, h = _rect(roi)
         if w > 0 and h > 0:
-            geom = Polygon(_ellipse_xy(x + w / 2, y + h / 2, w / 2, h / 2))
+            geom = _oval_outline(int(x), int(y), int(w), int(h))
     elif roi.roitype in _AREA_TYPES:
         xy = np.asarray(roi.coordinates(), dtype=float)
         if len(xy) >= 3:
@@ -195,22 +196,42 @@ def roi_to_geometry(roi: ImagejRoi):
         return None
     if not geom.is_valid:
         geom = make_valid(geom)
-    return affinity.translate(geom, -0.5, -0.5)
+    # Region.to_mask breaks ties (pixel centres exactly on an edge) as ImageJ does; like
+    # ImageJ's filler, nudge edges 1e-8 px right so that round-off (from make_valid's
+    # noding of self-intersecting outlines, say) cannot move a centre across an edge
+    return affinity.translate(geom, -0.5 + _IJ_NUDGE, -0.5)
 
 
 def _rect(roi: ImagejRoi) -> tuple[float, float, float, float]:
+    """A rectangle/oval ROI's bounds as ImageJ fills them: for sub-pixel bounds ImageJ
+    (1.53t) fills the integer rectangle ``((int) x, (int) y, ceil(w), ceil(h))``."""
     if roi.subpixelrect:
-        return float(roi.xd), float(roi.yd), float(roi.widthd), float(roi.heightd)
+        return (float(int(roi.xd)), float(int(roi.yd)), float(math.ceil(roi.widthd)),
+                float(math.ceil(roi.heightd)))
     return (float(roi.left), float(roi.top), float(roi.right - roi.left),
             float(roi.bottom - roi.top))
 
 
-def _ellipse_xy(cx: float, cy: float, a: float, b: float) -> np.ndarray:
-    """Vertices on an ellipse, dense enough that the polygon is within 1e-3 px of it."""
-    r = max(a, b, 1e-6)
-    n = int(min(20000, max(64, math.ceil(math.pi * math.sqrt(r / 2e-3)))))
-    t = np.linspace(0.0, 2 * math.pi, n, endpoint=False)
-    return np.stack([cx + a * np.cos(t), cy + b * np.sin(t)], axis=1)
+def _oval_outline(x: int, y: int, w: int, h: int):
+    """The pixel outline ImageJ fills for an oval ROI (bounds in ImageJ coordinates).
+
+    ImageJ 1.53t fills the pixels whose centre is inside the ellipse inscribed in the
+    bounds (checked for every size up to 100 x 100); the outline of those pixels, with
+    vertices on pixel corners, has the same mask and no ties.
+    """
+    from shapely import box, union_all
+
+    cols = np.arange(w, dtype=np.int64)
+    rows = np.arange(h, dtype=np.int64)
+    # centre offsets in half-pixels, so the test X^2/w^2 + Y^2/h^2 <= 1 is exact in integers
+    xo = 2 * cols + 1 - w
+    yo = 2 * rows + 1 - h
+    inside = (xo[None, :] ** 2 * h * h + yo[:, None] ** 2 * w * w) <= w * w * h * h
+    boxes = []
+    for r in np.flatnonzero(inside.any(axis=1)):
+        c = np.flatnonzero(inside[r])
+        boxes.append(box(x + c[0], y + r, x + c[-1] + 1, y + r + 1))
+    return union_all(boxes).simplify(0) if boxes else None
 
 
 def _composite_geometry(path: np.ndarray | None):
@@ -569,8 +590,9 @@ def write_roiset(path: str | Path, particles: ParticleTable, pixel_size_nm: floa
             left, top = x + 0.5 - r_px, y + 0.5 - r_px
             roi = ImagejRoi(roitype=ROI_TYPE.OVAL, options=ROI_OPTIONS.SUB_PIXEL_RESOLUTION,
                             version=228, xd=left, yd=top, widthd=2 * r_px, heightd=2 * r_px,
-                            left=math.floor(left), top=math.floor(top),
-                            right=math.ceil(left + 2 * r_px), bottom=math.ceil(top + 2 * r_px))
+                            left=int(left), top=int(top),
+                            right=int(left) + math.ceil(2 * r_px),
+                            bottom=int(top) + math.ceil(2 * r_px))
         else:
             roi = ImagejRoi.frompoints(np.array([[x, y]], dtype=np.float64))
             roi.roitype = ROI_TYPE.POINT
