@@ -145,6 +145,16 @@ def test_polygon_and_oval_regions(tmp_path):
     assert m.sum() == 97 and m[25, 15] and m[20, 15] and not m[20, 12]  # ImageJ: 97 px
 
 
+def test_edges_through_pixel_centres_follow_imagej(tmp_path):
+    # a sub-pixel polygon whose edges run through pixel centres (ImageJ x 5.5..15.5,
+    # y 3.5..12.5): ImageJ 1.53t fills columns 6..15 and rows 4..12 (centres on the left
+    # and top edges are outside, on the right and bottom edges inside)
+    _poly_roi([[5.5, 3.5], [15.5, 3.5], [15.5, 12.5], [5.5, 12.5]]).tofile(tmp_path / "p.roi")
+    m = read_region(tmp_path / "p.roi").to_mask((20, 20))
+    rows, cols = np.nonzero(m)
+    assert (rows.min(), rows.max(), cols.min(), cols.max(), m.sum()) == (4, 12, 6, 15, 90)
+
+
 def test_composite_roi_with_hole(tmp_path):
     # a 20 x 20 square at (10, 10) with a 6 x 6 hole at (17, 17), as ImageJ's ShapeRoi path
     path = [0, 10, 10, 1, 30, 10, 1, 30, 30, 1, 10, 30, 4,
@@ -237,6 +247,11 @@ def test_region_to_imagej_roi_round_trip(tmp_path):
     assert roi.composite
     roi.tofile(tmp_path / "m.roi")
     np.testing.assert_array_equal(read_region(tmp_path / "m.roi").to_mask((30, 40)), mask)
+    # an ImageJ integer polygon read and written back is the same integer polygon
+    _poly_roi([[2, 3], [20, 3], [11, 15]], "t").tofile(tmp_path / "t.roi")
+    again = region_to_imagej_roi(read_region(tmp_path / "t.roi"))
+    assert not again.subpixelresolution and again.name == "t"
+    assert again.coordinates().tolist() == [[2, 3], [20, 3], [11, 15]]
     # a plain mask gives an integer polygon along pixel edges
     simple = np.zeros((10, 10), bool)
     simple[2:5, 3:7] = True

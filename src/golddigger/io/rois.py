@@ -435,7 +435,7 @@ def region_to_imagej_roi(region: Region, name: str | None = None) -> ImagejRoi:
     name = name if name is not None else (region.name or "region")
     if isinstance(geom, Polygon) and not geom.interiors:
         xy = np.asarray(geom.exterior.coords)[:-1]
-        if np.allclose(xy, np.round(xy), atol=1e-9):
+        if np.allclose(xy, np.round(xy), atol=1e-6):
             xy = np.round(xy).astype(np.int32)
         roi = ImagejRoi.frompoints(xy, name=name)
         roi.roitype = ROI_TYPE.POLYGON
