@@ -13,6 +13,12 @@ from golddigger.errors import GoldDiggerError
 __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "check_writable"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def check_writable(path: Path, overwrite: bool = False) -> None:
     """Refuse to replace an existing file unless ``overwrite`` is set.
 
@@ -38,6 +44,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    # mkstemp makes the file private (0600); results are ordinary files: honour the umask
+    os.chmod(tmp_path, 0o666 & ~_umask())
     try:
         yield tmp_path
         os.replace(tmp_path, path)
