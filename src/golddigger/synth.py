@@ -3,16 +3,18 @@
 The images are built the way a replica is made, in physical units (nm), so that they look
 the same at any pixel size:
 
-1. A surface height map (nm): large cell "domains" bounded by fracture cliffs, smaller
-   intramembrane patches (P-face/E-face, where the gold is) bounded by low fracture
-   steps, thin folds (ridges), intramembrane particles (IMPs: small bumps, densely
-   clustered in some patches) and smooth low-frequency undulations.
+1. A surface height map (nm): cell domains and vesicles as cushions (plateaus or basins
+   with rounded edges; some with a bumpy, cross-fractured surface), intramembrane
+   patches (P-face/E-face, where the gold is) bounded by low fracture steps, membrane
+   folds, intramembrane particles (IMPs: flat-topped bumps, densely clustered in some
+   patches) and a smooth undulation.
 2. Platinum shadowing from one direction at an elevation angle: the platinum thickness
    seen from above is ``max(0, sin(e) + cos(e) * slope)``, with cast shadows behind tall
-   steps. Slopes facing the source collect platinum (dark streaks along fracture edges),
-   slopes and shadows facing away get none (bright rims), IMPs become dark/bright
+   relief. Slopes facing the source collect platinum (dark streaks along fracture edges),
+   slopes and shadows facing away get little (bright rims), IMPs become bright/dark
    crescents.
-3. Platinum grain (fine, correlated texture) and a small grey offset per patch.
+3. Platinum grain (correlated noise with the real replica's spectrum) and a small grey
+   offset per patch.
 4. Gold particles, added *after* replication as in FRIL (no platinum shadow on them):
    spheres whose transmission is ``exp(-k * thickness)``, blurred a little. Their centres
    are the ground truth.
@@ -21,10 +23,11 @@ the same at any pixel size:
 6. A global point-spread function, gamma, Poisson-like noise, 8-bit quantisation and
    optionally JPEG compression and a scale bar.
 
-The defaults were fitted to the MPFI FRIL set (0.5587 nm/px, see ``docs/synthetic.md``):
-flat-replica grey 150-207 with grain std ~5 grey levels (correlation ~0.85 nm) over a
-white noise floor of ~5.5; 6 nm gold core at ~46 % and 12 nm at ~16 % of the background,
-edge blur ~1.3 nm, no bright halo; 18 nm gold nearly black.
+The defaults were fitted to the MPFI FRIL set (0.5587 nm/px; the measurements are in
+``docs/synthetic.md``): flat replica grey 145-212, grain std ~4.6 grey levels over a
+white-noise floor of ~5.3, power flat down to ~4.3 nm periods; 6 nm gold core at ~47 %
+and 12 nm at ~16-21 % of the background, edge blur ~1.3 nm, no bright halo; 18 nm gold
+nearly black.
 
 Coordinates follow ImageJ and `golddigger.particles`: x is the column, y the row, pixel
 centres at integer coordinates.
@@ -126,7 +129,8 @@ class SynthConfig(BaseModel):
     min_gap_nm : float
         Extra clearance between particle edges (centre spacing >= r1 + r2 + gap).
     patch_coverage : float
-        Target fraction of the image covered by membrane patches.
+        Patches are added until they cover at least this fraction of the image (the
+        last one usually overshoots: 0.35 gives 35-65 %).
     patch_radius_nm, patch_step_nm, patch_grey : ranges
         Patch size, the height of its fracture step, and its grey offset (optical density).
     domain_density_per_um2, domain_radius_nm, domain_height_nm, domain_edge_nm
@@ -134,7 +138,8 @@ class SynthConfig(BaseModel):
         edges give the dark platinum streaks, bright rims and cast shadows of the
         replica. ``domain_edge_nm`` is the rounding width of the edge.
     rough_fraction : float
-        Fraction of domains with a mottled, bumpy (cross-fractured) surface.
+        Fraction of domains (those under 350 nm radius) with a mottled, bumpy
+        (cross-fractured) surface.
     ridge_density_per_um2 : float
         Membrane folds (long low ridges) per square micron.
     imp_density_per_um2, imp_cluster_density_per_um2 : float
@@ -192,12 +197,12 @@ class SynthConfig(BaseModel):
     patch_grey: Range = (-0.07, 0.07)
     domain_density_per_um2: Annotated[float, Field(ge=0)] = 12.0
     domain_radius_nm: Range = (50.0, 700.0)
-    domain_height_nm: Range = (5.0, 50.0)
-    domain_edge_nm: Range = (3.0, 25.0)
+    domain_height_nm: Range = (4.0, 35.0)
+    domain_edge_nm: Range = (5.0, 30.0)
     rough_fraction: Annotated[float, Field(ge=0, le=1)] = 0.3
     ridge_density_per_um2: Annotated[float, Field(ge=0)] = 1.0
-    imp_density_per_um2: Annotated[float, Field(ge=0)] = 250.0
-    imp_cluster_density_per_um2: Annotated[float, Field(ge=0)] = 2200.0
+    imp_density_per_um2: Annotated[float, Field(ge=0)] = 400.0
+    imp_cluster_density_per_um2: Annotated[float, Field(ge=0)] = 3500.0
     dark_blob_density_per_um2: Annotated[float, Field(ge=0)] = 45.0
     edge_artefact_density_per_um2: Annotated[float, Field(ge=0)] = 12.0
 
@@ -205,12 +210,12 @@ class SynthConfig(BaseModel):
     shadow_azimuth_deg: Range = (0.0, 360.0)
     platinum_contrast: Range = (0.35, 0.65)
     undulation_nm: Range = (3.0, 12.0)
-    background_grey: Range = (150.0, 208.0)
+    background_grey: Range = (145.0, 212.0)
     gamma: Range = (0.85, 1.2)
     grain_period_nm: Annotated[float, Field(gt=0)] = 4.3
-    grain_strength: Range = (0.03, 0.05)
+    grain_strength: Range = (0.035, 0.058)
     psf_sigma_nm: Range = (0.15, 0.4)
-    gold_blur_nm: Range = (1.1, 1.45)
+    gold_blur_nm: Range = (1.15, 1.5)
     gold_darkness: Range = (0.85, 1.15)
     noise_gain: Range = (0.1, 0.25)
     read_noise: Range = (0.5, 2.0)
@@ -412,9 +417,11 @@ def _resize_to(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 # ============================================================================ stamps
-def _gaussian_bumps(shape: tuple[int, int], x: np.ndarray, y: np.ndarray,
-                    sigma_px: np.ndarray, amp: np.ndarray) -> np.ndarray:
-    """Sum of Gaussian bumps (vectorised splatting through ``np.bincount``)."""
+def _bumps(shape: tuple[int, int], x: np.ndarray, y: np.ndarray, sigma_px: np.ndarray,
+           amp: np.ndarray, flat_top: bool = False) -> np.ndarray:
+    """Sum of bumps (vectorised splatting through ``np.bincount``): Gaussian, or with
+    ``flat_top`` the super-Gaussian ``exp(-(r^2 / 2 sigma^2)^2)`` (a mesa with steep
+    sides: shadowed, it shows as a bright and a dark crescent around a grey top)."""
     h, w = shape
     if x.size == 0:
         return np.zeros(shape, dtype=np.float32)
@@ -425,7 +432,8 @@ def _gaussian_bumps(shape: tuple[int, int], x: np.ndarray, y: np.ndarray,
     rows = cy[:, None, None] + off[None, :, None]
     dx = cols - x[:, None, None]
     dy = rows - y[:, None, None]
-    val = amp[:, None, None] * np.exp(-(dx * dx + dy * dy) / (2 * sigma_px[:, None, None] ** 2))
+    q = (dx * dx + dy * dy) / (2 * sigma_px[:, None, None] ** 2)
+    val = amp[:, None, None] * np.exp(-(q * q if flat_top else q))
     rows, cols = np.broadcast_arrays(rows, cols)
     ok = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
     flat = np.bincount(rows[ok] * w + cols[ok], weights=val[ok], minlength=h * w)
@@ -580,24 +588,25 @@ def _relief(cfg: SynthConfig, rng, sc: _Scene, f: int):
         rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
         if rows.size == 0:
             continue
-        # work in the domain's bounding box (plus a margin for the smoothing)
-        r0, r1 = max(rows[0] - 8, 0), min(rows[-1] + 9, hl)
-        c0, c1 = max(cols[0] - 8, 0), min(cols[-1] + 9, wl)
-        inside = mask[r0:r1, c0:c1] > 0
-        # signed distance to the edge (nm), smoothed so the rasterised staircase does not
-        # show as striations in the shading
-        dist = ndi.distance_transform_edt(inside) - ndi.distance_transform_edt(~inside)
-        dist = np.clip(ndi.gaussian_filter(dist.astype(np.float32), 1.5) * cell, 0, None)
         height = _u(rng, cfg.domain_height_nm) * (1 if rng.uniform() < 0.7 else -1)
-        edge = min(_u(rng, cfg.domain_edge_nm), 0.6 * r_nm)
+        edge = min(_u(rng, cfg.domain_edge_nm), 0.6 * r_nm) / cell  # cells
+        sigma = max(edge, 1.5)
+        # work in the domain's bounding box plus a margin for the blur
+        m = int(math.ceil(3 * sigma)) + 2
+        r0, r1 = max(rows[0] - m, 0), min(rows[-1] + m + 1, hl)
+        c0, c1 = max(cols[0] - m, 0), min(cols[-1] + m + 1, wl)
+        # cushion: 0 outside, rising steeply at the outline to a plateau inside. Built from
+        # the blurred mask (smooth: no staircase from the rasterisation shows in the shading)
+        u = np.clip(2.0 * _blur(mask[r0:r1, c0:c1], sigma) - 1.0, 0.0, 1.0)
+        cushion = (1.0 - np.exp(-3.0 * u)) / (1.0 - math.exp(-3.0))
         win = h_low[r0:r1, c0:c1]
-        win += (height * (1.0 - np.exp(-dist / edge))).astype(np.float32)
-        if rng.uniform() < cfg.rough_fraction:
+        win += (height * cushion).astype(np.float32)
+        if rng.uniform() < cfg.rough_fraction and r_nm < 350:
             # cross-fractured cytoplasm: a mottled, bumpy surface
-            bumps = _blur(rng.standard_normal(inside.shape).astype(np.float32),
+            bumps = _blur(rng.standard_normal(u.shape).astype(np.float32),
                           rng.uniform(2.5, 6.0) / cell)
             bumps *= rng.uniform(1.0, 3.0) / max(float(bumps.std()), 1e-6)
-            win += bumps * (1.0 - np.exp(-dist / 10.0)).astype(np.float32)
+            win += (bumps * cushion).astype(np.float32)
         sc.edge_xy.append(xy)
     # membrane folds
     n_ridge = int(rng.poisson(cfg.ridge_density_per_um2 * cfg.area_um2))
@@ -663,8 +672,16 @@ def _relief(cfg: SynthConfig, rng, sc: _Scene, f: int):
             sc.imp_clusters.append((c.x, c.y, rad))
     if xs:
         x, y = np.concatenate(xs), np.concatenate(ys)
-        h_full += _gaussian_bumps((H, W), x, y, rng.uniform(1.5, 3.2, x.size) / px,
-                                  rng.uniform(2.0, 6.0, x.size))
+        sig = rng.uniform(1.8, 3.8, x.size) / px  # 6-12 nm across
+        amp = rng.uniform(1.5, 4.0, x.size)
+        # a third are lumpy: a second, smaller bump beside the first
+        two = rng.uniform(size=x.size) < 0.35
+        ang = rng.uniform(0, 2 * np.pi, int(two.sum()))
+        x2 = x[two] + sig[two] * 1.2 * np.cos(ang)
+        y2 = y[two] + sig[two] * 1.2 * np.sin(ang)
+        h_full += _bumps((H, W), np.concatenate([x, x2]), np.concatenate([y, y2]),
+                         np.concatenate([sig, 0.7 * sig[two]]),
+                         np.concatenate([amp, 0.8 * amp[two]]), flat_top=True)
     return h_low, h_full, grey_low
 
 
@@ -763,7 +780,7 @@ def generate(config: SynthConfig | None = None, seed: int | np.random.Generator 
     slope += (gx * sdx + gy * sdy) / px  # rise per nm along the platinum travel
     del gx, gy
     # a surface rising along the travel direction faces the source: more platinum
-    pt = np.clip(se + ce * slope, 0.0, 6.0)
+    pt = np.clip(se + ce * slope, 0.0, 3.0)
     del slope
     pt *= 1.0 - _resize_to(_cast_shadow(h_low, sdx, sdy, math.tan(elev), px * f), (H, W))
     od = pt - se
