@@ -1,0 +1,269 @@
+// ---- Gold Digger: functions shared by the menu commands --------------------------------
+// `golddigger install-fiji` appends this file to each command it installs, after the
+// generated part (GD_* constants, gdAsk() for the dialog and gdCall() which runs the
+// golddigger program with an argument array: no shell, any file name is safe).
+
+// Whether this command was run by a macro (run("...") renames the thread "Run$_...");
+// a menu click runs it on a new thread named after the command.
+function gdFromMacro() {
+	th = "" + call("java.lang.Thread.currentThread");
+	if (indexOf(th, "Run$_") >= 0) return true;
+	return false;
+}
+
+// The value of a key in a macro option string ("" when absent).
+function gdValue(opts, key, default) {
+	v = call("ij.Macro.getValue", " " + opts + " ", key, default);
+	return v;
+}
+
+// Whether a check box key is set in a macro option string.
+function gdFlag(opts, key) {
+	if (indexOf(" " + opts + " ", " " + key + " ") >= 0) return true;
+	return false;
+}
+
+// Replace or add key=value in a macro option string.
+function gdSet(opts, key, value) {
+	s = " " + opts + " ";
+	k = indexOf(s, " " + key + "=");
+	if (k < 0) return opts + " " + key + "=[" + value + "]";
+	e = k + lengthOf(key) + 2;
+	if (substring(s, e, e + 1) == "[") {
+		e = indexOf(s, "]", e) + 1;
+	} else {
+		e = indexOf(s, " ", e);
+	}
+	return substring(s, 1, k + 1) + key + "=[" + value + "]" + substring(s, e, lengthOf(s) - 1);
+}
+
+// A new, empty temporary folder (ends with the file separator).
+function gdTempDir() {
+	base = getDirectory("temp");
+	dir = base + "golddigger-" + getTime() + "-" + floor(random * 1000000) + File.separator;
+	File.makeDirectory(dir);
+	if (!File.isDirectory(dir))
+		exit("Gold Digger: cannot create a temporary folder in " + base);
+	return dir;
+}
+
+// Delete a temporary folder made by gdTempDir() and the files in it.
+function gdCleanup(dir) {
+	list = getFileList(dir);
+	for (i = 0; i < list.length; i++)
+		ok = File.delete(dir + list[i]);
+	ok = File.delete(dir);
+}
+
+// The status line of the golddigger program's output ("GOLDDIGGER OK ..." or
+// "GOLDDIGGER ERROR ...").
+function gdStatus(out) {
+	lines = split(out, "\n");
+	for (i = 0; i < lines.length; i++)
+		if (startsWith(lines[i], "GOLDDIGGER OK")) return lines[i];
+	for (i = 0; i < lines.length; i++)
+		if (startsWith(lines[i], "GOLDDIGGER ERROR")) return lines[i];
+	if (lengthOf(out) > 300) out = substring(out, 0, 300) + "...";
+	return "GOLDDIGGER ERROR no answer from " + GD_PROGRAM + " (" + out + "); run "
+		+ "'golddigger imagej --help' in a terminal, or reinstall with 'golddigger install-fiji'";
+}
+
+// Stop with the error of a status line, if it is one; returns the status line.
+function gdCheck(status, tmp) {
+	if (startsWith(status, "GOLDDIGGER ERROR")) {
+		if (tmp != "") gdCleanup(tmp);
+		exit("Gold Digger: " + GD_COMMAND + ":\n" + substring(status, 17));
+	}
+	return status;
+}
+
+// key=value from a status line ("" when absent).
+function gdField(status, key) {
+	s = " " + status + " ";
+	k = indexOf(s, " " + key + "=");
+	if (k < 0) return "";
+	b = k + lengthOf(key) + 2;
+	e = indexOf(s, " ", b);
+	return substring(s, b, e);
+}
+
+// Save the current selection (and its name) to restore it later with gdRestoreSelection.
+var gdKeptName = "";
+function gdKeepSelection(tmp) {
+	gdKeptName = Roi.getName;
+	saveAs("Selection", tmp + "selection-keep.roi");
+}
+
+// Put the selection saved by gdKeepSelection back on the current image.
+function gdRestoreSelection(tmp) {
+	open(tmp + "selection-keep.roi");
+	Roi.setName(gdKeptName);
+}
+
+// Whether the selection type is an area (rectangle, oval, polygon, freehand, traced,
+// composite).
+function gdIsArea(t) {
+	if (t == 9) return true;
+	if (t >= 0 && t <= 4) return true;
+	return false;
+}
+
+// Save the region to count in (selection, ROI Manager, or none) as an ImageJ ROI file in
+// tmp; returns its path, or "" for the whole image. May change the selection and slice.
+function gdSaveRegion(choice, tmp) {
+	path = tmp + "region.roi";
+	if (choice == "image") return "";
+	if (choice == "roi_manager") {
+		n = roiManager("count");
+		idx = newArray(0);
+		for (i = 0; i < n; i++) {
+			name = call("ij.plugin.frame.RoiManager.getName", "" + i);
+			if (startsWith(name, "gold-")) continue;
+			roiManager("select", i);
+			if (gdIsArea(selectionType())) idx = Array.concat(idx, i);
+		}
+		if (idx.length == 0)
+			exit("Gold Digger: region=roi_manager but the ROI Manager has no area ROI (other "
+				+ "than gold-* particles); add the membrane outline to it, or use region=selection");
+		if (idx.length == 1) {
+			roiManager("select", idx[0]);
+		} else {
+			roiManager("select", idx);
+			roiManager("Combine");
+		}
+		saveAs("Selection", path);
+		roiManager("Deselect");
+		return path;
+	}
+	if (!gdIsArea(selectionType())) return "";
+	if (startsWith(Roi.getName, "gold-")) return "";  // a particle, not a membrane outline
+	saveAs("Selection", path);
+	return path;
+}
+
+// Save planes of the current image as tmp/image.tif: the current plane, or (whole) every
+// plane of the current channel. Returns the 0-based stack index of each saved plane,
+// comma separated. Keeps the image's selection and position.
+function gdSaveImage(tmp, whole) {
+	id = getImageID();
+	getDimensions(w, h, channels, slices, frames);
+	cur = getSliceNumber();
+	Stack.getPosition(ch, sl, fr);
+	hadSel = selectionType() >= 0;
+	if (hadSel) gdKeepSelection(tmp);
+	run("Select None");
+	map = "";
+	if (whole && nSlices > 1) {
+		if (channels > 1) {
+			run("Duplicate...", "title=golddigger-copy duplicate channels=" + ch);
+			for (t = 1; t <= frames; t++)
+				for (z = 1; z <= slices; z++) {
+					if (map != "") map = map + ",";
+					map = map + ((t - 1) * slices * channels + (z - 1) * channels + ch - 1);
+				}
+		} else {
+			run("Duplicate...", "title=golddigger-copy duplicate");
+			for (i = 0; i < nSlices; i++) {
+				if (map != "") map = map + ",";
+				map = map + i;
+			}
+		}
+	} else {
+		run("Duplicate...", "title=golddigger-copy");
+		map = "" + (cur - 1);
+	}
+	saveAs("Tiff", tmp + "image.tif");
+	close();
+	selectImage(id);
+	setSlice(cur);
+	if (hadSel) gdRestoreSelection(tmp);
+	return map;
+}
+
+// The image's calibration unit for the tables, as plain ASCII where possible.
+function gdUnit() {
+	getPixelSize(unit, pw, ph);
+	u = toLowerCase(unit);
+	if (u == "micron" || u == "microns" || u == "um") return "um";
+	if (lengthOf(u) == 2 && endsWith(u, "m")) {
+		if (charCodeAt(u, 0) > 127) return "um";
+	}
+	return unit;
+}
+
+// Whether ImageJ can colour ROI groups (Fiji has luts/Glasbey.lut; Debian's ImageJ has not,
+// and then logs "LUT not found" for every grouped ROI).
+function gdGroups() {
+	d = getDirectory("luts");
+	if (d == "") return 0;
+	if (File.exists(d + "Glasbey.lut")) return 1;
+	return 0;
+}
+
+// Give the particle ROIs of each class their class colour again (ImageJ paints grouped
+// ROIs in the group's colour when it opens them).
+function gdRecolour() {
+	for (g = 0; g < GD_GROUPS.length; g++) {
+		RoiManager.selectGroup(GD_GROUPS[g]);
+		if (roiManager("index") >= 0) roiManager("Set Color", GD_COLOURS[g]);
+	}
+	roiManager("Deselect");
+}
+
+// Split one CSV line (no quoted commas: the golddigger program writes none).
+function gdCells(line) {
+	return split(line, ",");
+}
+
+// Fill ImageJ's Results table from a CSV file (replacing its rows).
+function gdLoadResults(path) {
+	run("Clear Results");
+	if (!File.exists(path)) return 0;
+	lines = split(File.openAsString(path), "\n");
+	if (lines.length < 1) return 0;
+	head = gdCells(lines[0]);
+	row = 0;
+	for (i = 1; i < lines.length; i++) {
+		if (lines[i] == "") continue;
+		cells = gdCells(lines[i]);
+		for (j = 0; j < head.length && j < cells.length; j++) {
+			v = parseFloat(cells[j]);
+			if (isNaN(v) && cells[j] != "NaN") setResult(head[j], row, cells[j]);
+			else setResult(head[j], row, v);
+		}
+		row++;
+	}
+	updateResults();
+	return row;
+}
+
+// Put the rows of a CSV file into the table window `title` (made if needed), after its
+// rows (append) or instead of them.
+function gdLoadTable(path, title, append) {
+	if (!File.exists(path)) return;
+	lines = split(File.openAsString(path), "\n");
+	if (!append && isOpen(title)) {
+		selectWindow(title);
+		run("Close");
+	}
+	if (!isOpen(title)) Table.create(title);
+	if (lines.length < 1) return;
+	head = gdCells(lines[0]);
+	row = Table.size(title);
+	for (i = 1; i < lines.length; i++) {
+		if (lines[i] == "") continue;
+		cells = gdCells(lines[i]);
+		for (j = 0; j < head.length && j < cells.length; j++) {
+			v = parseFloat(cells[j]);
+			if (isNaN(v) && cells[j] != "NaN") Table.set(head[j], row, cells[j], title);
+			else Table.set(head[j], row, v, title);
+		}
+		row++;
+	}
+	Table.update(title);
+}
+
+// Add the rows of a CSV file to the table "Gold Digger Summary".
+function gdAppendSummary(path) {
+	gdLoadTable(path, "Gold Digger Summary", true);
+}

@@ -1,0 +1,193 @@
+"""``golddigger imagej --call ...``: the Python side of the installed ``.ijm`` commands.
+
+When ImageJ was not started from Python, the installed macros save temporary copies of the
+image and ROIs and run this program (by its absolute path, with an argument array: no
+shell). It writes its results as files in the given folder and prints one status line on
+stdout, which ImageJ's ``exec()`` returns to the macro:
+
+    GOLDDIGGER OK particles=57 seconds=3.2
+    GOLDDIGGER ERROR <one-line message>
+
+Files written by ``--call detect`` in ``--out``: ``particles.csv`` (`ParticleTable`),
+``rois.zip`` (RoiSet, `golddigger.io.rois.write_roiset`), ``results.csv`` and
+``summary.csv`` (`golddigger.imagej.tables`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from golddigger.errors import GoldDiggerError
+from golddigger.imagej import backend
+from golddigger.imagej.options import (
+    ANALYZE_FIELDS,
+    DETECT_FIELDS,
+    FOLDER_FIELDS,
+    TRAINING_FIELDS,
+    parse_options,
+)
+from golddigger.imagej.tables import rows_to_csv
+
+__all__ = ["CALLS", "add_call_arguments", "run_call"]
+
+logger = logging.getLogger(__name__)
+
+OK = "GOLDDIGGER OK"
+ERROR = "GOLDDIGGER ERROR"
+
+
+def add_call_arguments(p: argparse.ArgumentParser) -> None:
+    """The (hidden) options of ``golddigger imagej --call``."""
+    h = argparse.SUPPRESS
+    p.add_argument("--call", choices=sorted(CALLS), help=h)
+    p.add_argument("--image", type=Path, help=h)
+    p.add_argument("--roi", default="", help=h)
+    p.add_argument("--rois", default="", help=h)
+    p.add_argument("--out", type=Path, help=h)
+    p.add_argument("--options", default="", help=h)
+    p.add_argument("--slices", default="", help=h)
+    p.add_argument("--stack-size", type=int, default=1, help=h)
+    p.add_argument("--current-slice", type=int, default=-1, help=h)
+    p.add_argument("--unit", default="um", help=h)
+    p.add_argument("--name", default="", help=h)
+    p.add_argument("--groups", type=int, default=0, help=h)
+
+
+def run_call(args) -> int:
+    """Run one call; print the status line; return the exit code."""
+    t0 = time.perf_counter()
+    try:
+        info = CALLS[args.call](args)
+    except (GoldDiggerError, OSError) as err:
+        text = " ".join(str(err).split())
+        print(f"{ERROR} {text}", flush=True)
+        return 2
+    except Exception as err:  # report anything to the macro rather than a silent failure
+        logger.exception("imagej --call %s failed", args.call)
+        print(f"{ERROR} internal error: {type(err).__name__}: {err}", flush=True)
+        return 2
+    info["seconds"] = f"{time.perf_counter() - t0:.1f}"
+    print(OK + " " + " ".join(f"{k}={v}" for k, v in info.items()), flush=True)
+    return 0
+
+
+def _need(value, what: str):
+    if value in (None, "") or str(value) == ".":
+        raise GoldDiggerError(f"--{what} is required")
+    return value
+
+
+def _unit(text: str) -> tuple[str, float]:
+    from golddigger.io.images import to_nm
+
+    t = (text or "").strip()
+    if t.lower() in ("um", "micron", "microns", "µm", "μm", ""):
+        return "µm", 1000.0
+    nm = to_nm(1.0, t)
+    return (t, nm) if nm is not None else ("µm", 1000.0)
+
+
+def _call_detect(args) -> dict:
+    from golddigger.io.images import read_image
+    from golddigger.io.rois import read_region, write_roiset
+
+    values = parse_options(args.options, DETECT_FIELDS, "Detect Gold")
+    out = Path(_need(args.out, "out"))
+    px_override = float(values["pixel_size"] or 0) or None
+    image = read_image(_need(args.image, "image"), pixel_size_nm=px_override)
+    px = image.require_pixel_size()
+    region, region_name = None, "image"
+    if args.roi:
+        # as a mask: ImageJ's own pixels, as the Python-hosted path uses
+        found = read_region(args.roi, image.shape_yx)
+        region = backend.Region.from_mask(found.to_mask(image.shape_yx),
+                                          name=found.name or "selection")
+        region_name = region.name
+    area = float(region.to_mask(image.shape_yx).sum()) if region is not None else float(
+        np.prod(image.shape_yx))
+    if args.slices.strip():
+        mapping = [int(s) for s in args.slices.replace(";", ",").split(",") if s.strip()]
+    else:
+        mapping = list(range(image.n_slices))
+    if len(mapping) != image.n_slices:
+        raise GoldDiggerError(f"--slices lists {len(mapping)} positions for "
+                              f"{image.n_slices} plane(s)")
+    detector = backend.get_detector(str(values["model"]))
+    settings = backend.detection_settings(values, detector)
+    t0 = time.perf_counter()
+    particles = backend.detect_planes(
+        detector, ((mapping[i], image.slice(i)) for i in range(image.n_slices)), px, region,
+        **settings)
+    det = backend.Detection(particles, px, backend.report_classes(detector,
+                                                                  settings["classes"]),
+                            mapping, area, region_name, args.name or image.name,
+                            time.perf_counter() - t0)
+    unit, unit_nm = _unit(args.unit)
+    out.mkdir(parents=True, exist_ok=True)
+    particles.to_csv(out / "particles.csv")
+    write_roiset(out / "rois.zip", particles, px,
+                 shape="point" if values["shape"] == "points" else "oval",
+                 groups=bool(args.groups), positions=args.stack_size > 1)
+    rows_to_csv(det.results(unit, unit_nm), out / "results.csv", plain=True)
+    rows_to_csv(det.summary(), out / "summary.csv", plain=True)
+    return {"particles": len(particles), "detector_seconds": f"{det.seconds:.1f}"}
+
+
+def _call_folder_image(args) -> dict:
+    values = parse_options(args.options, FOLDER_FIELDS, "Detect Gold in Folder")
+    detector = backend.get_detector(str(values["model"]))
+    r = backend.detect_file(_need(args.image, "image"), _need(args.out, "out"), detector, values)
+    if r.error:
+        raise GoldDiggerError(r.error)
+    return {"particles": len(r.detection.particles), "csv": r.csv.name}
+
+
+def _call_folder_summary(args) -> dict:
+    path = backend.write_folder_summary(_need(args.out, "out"))
+    return {"summary": path.name}
+
+
+def _call_training(args) -> dict:
+    from golddigger.io.images import read_image
+
+    values = parse_options(args.options, TRAINING_FIELDS, "Add to Training Set")
+    px_override = float(values["pixel_size"] or 0) or None
+    image = read_image(_need(args.image, "image"), pixel_size_nm=px_override)
+    px = image.require_pixel_size()
+    rois = _need(args.rois, "rois")
+    current = None if args.current_slice < 0 else int(args.current_slice)
+    particles = backend.particles_from_roiset(rois, px, float(values["default_class"]),
+                                              current_slice=current)
+    data = image.data
+    if current is not None and image.is_stack:
+        data = image.slice(current)
+    folder = _need(str(values["folder"]).strip(), "options folder=")
+    stem = str(values["name"]).strip() or backend.safe_stem(args.name or image.name)
+    pair = backend.save_training_pair(np.asarray(data), px, particles, folder, stem,
+                                      bool(values["overwrite"]), args.roi or None)
+    counts = "/".join(f"{len(particles.of_class(d))}x{d:g}nm" for d in particles.classes)
+    return {"particles": len(particles), "classes": counts, "image": pair.image.name,
+            "csv": pair.csv.name}
+
+
+def _call_analyze(args) -> dict:
+    from golddigger.imagej import analyze
+
+    values = parse_options(args.options, ANALYZE_FIELDS, "Analyze Gold Distribution")
+    return analyze.run_from_files(args, values)
+
+
+#: ``--call`` name -> function(args) -> dict of status fields.
+CALLS: dict[str, Callable] = {
+    "detect": _call_detect,
+    "folder-image": _call_folder_image,
+    "folder-summary": _call_folder_summary,
+    "training": _call_training,
+    "analyze": _call_analyze,
+}

@@ -1,0 +1,342 @@
+"""The Gold Digger menu commands, run inside an ImageJ that Python started.
+
+`Session.run` is what the command listener (`golddigger.imagej.listener`) calls for
+"Detect Gold", "Detect Gold in Folder", "Add to Training Set" and "Analyze Gold
+Distribution". It runs on the thread ImageJ ran the command on (a macro's thread, or a new
+thread for a menu click; never the AWT event thread), so dialogs may block it.
+
+Options come from the macro (``run("Detect Gold", "threshold=0.4")``), else from a dialog
+(a menu click), else, for a macro that gives none (``run("Detect Gold", "")``), the
+defaults. Dialogs are recorded by ImageJ's macro recorder.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from golddigger.errors import CalibrationError, GoldDiggerError
+from golddigger.imagej import backend, convert, publish
+from golddigger.imagej.options import COMMANDS, Field, format_options, parse_options
+
+__all__ = ["Session"]
+
+logger = logging.getLogger(__name__)
+
+
+class Session:
+    """State of a Python-hosted ImageJ: the loaded models, where headless output goes, how
+    errors are shown.
+
+    Parameters
+    ----------
+    headless : bool
+        No windows: ROIs go to the image's Overlay and a RoiSet zip in ``output_dir``
+        instead of the ROI Manager; no dialogs.
+    dialogs : bool
+        Show errors in ImageJ dialogs (interactive use). Otherwise they go to ImageJ's Log
+        and stderr, and a macro that ran the command is stopped.
+    output_dir : path, optional
+        Headless only: folder for RoiSets and tables (default: a temporary folder).
+    """
+
+    def __init__(self, headless: bool = False, dialogs: bool = True,
+                 output_dir: str | Path | None = None) -> None:
+        self.headless = headless
+        self.dialogs = dialogs and not headless
+        self._output_dir = Path(output_dir) if output_dir else None
+        self.last_detection: backend.Detection | None = None
+        self.history: list[dict] = []
+
+    @property
+    def output_dir(self) -> Path:
+        if self._output_dir is None:
+            self._output_dir = Path(tempfile.mkdtemp(prefix="golddigger-imagej-"))
+        self._output_dir.mkdir(parents=True, exist_ok=True)
+        return self._output_dir
+
+    # ------------------------------------------------------------------ dispatch
+    def run(self, command: str, options: str | None, from_macro: bool) -> None:
+        """Run a menu command by its name; errors are reported, not raised."""
+        from ij import IJ
+
+        internal, fields = COMMANDS[command]
+        t0 = time.perf_counter()
+        try:
+            values = self._ask(command, fields, options, from_macro)
+            if values is None:
+                return  # dialog cancelled
+            getattr(self, f"_cmd_{internal}")(values)
+            self.history.append({"command": command, "options": format_options(values, fields),
+                                 "seconds": time.perf_counter() - t0})
+        except GoldDiggerError as err:
+            self._report(command, str(err), from_macro)
+        except Exception as err:  # never let a Python error pass silently into ImageJ
+            logger.exception("%s failed", command)
+            self._report(command, f"internal error: {type(err).__name__}: {err}", from_macro)
+        finally:
+            IJ.showProgress(1.0)
+
+    def _report(self, command: str, message: str, from_macro: bool) -> None:
+        from ij import IJ
+
+        IJ.showStatus(f"{command}: {message}")
+        if self.dialogs:
+            IJ.error("Gold Digger", f"{command}:\n{message}")
+        else:
+            IJ.log(f"Gold Digger: {command}: error: {message}")
+            print(f"golddigger imagej: {command}: error: {message}", file=sys.stderr)
+        if from_macro:
+            from ij.macro import Interpreter
+
+            Interpreter.abort()  # the macro that ran the command stops here
+
+    def _ask(self, command: str, fields: Sequence[Field], options: str | None,
+             from_macro: bool) -> dict | None:
+        if options is not None and options.strip():
+            return parse_options(options, fields, command)
+        if from_macro or self.headless or not self.dialogs:
+            return parse_options("", fields, command)
+        return _dialog(command, fields, self._dialog_defaults(command))
+
+    def _dialog_defaults(self, command: str) -> dict:
+        from ij import WindowManager
+
+        imp = WindowManager.getCurrentImage()
+        out: dict = {}
+        if command == "Add to Training Set" and imp is not None:
+            out["name"] = backend.safe_stem(str(imp.getTitle()))
+        return out
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _image():
+        from ij import WindowManager
+
+        imp = WindowManager.getCurrentImage()
+        if imp is None:
+            raise GoldDiggerError("no image is open: open a micrograph first")
+        return imp
+
+    @staticmethod
+    def _pixel_size(imp, values: Mapping) -> float:
+        from golddigger.io.images import validate_pixel_size
+
+        given = float(values.get("pixel_size", 0) or 0)
+        px = given if given > 0 else convert.pixel_size_nm(imp)
+        if px is None:
+            raise CalibrationError(
+                f"{imp.getTitle()}: the pixel size is unknown; set it with Image > "
+                "Properties (unit nm or micron) or give pixel_size= (nm per pixel)")
+        return validate_pixel_size(px, str(imp.getTitle()))
+
+    def _region(self, imp, choice: str):
+        w, h = int(imp.getWidth()), int(imp.getHeight())
+        if choice == "image":
+            return None
+        if choice == "roi_manager":
+            region = convert.manager_region(w, h)
+            if region is None:
+                raise GoldDiggerError("region=roi_manager but the ROI Manager has no area ROI "
+                                      "(other than gold-* particles); add the membrane "
+                                      "outline to it, or use region=selection")
+            return region
+        roi = imp.getRoi()
+        if roi is None:
+            return None
+        if not convert.is_area_roi(roi) or str(roi.getName() or "").startswith("gold-"):
+            logger.info("the selection is not a membrane outline (%s %s); searching the "
+                        "whole image", roi.getTypeAsString(), roi.getName())
+            return None
+        return convert.rois_to_region([roi], w, h, name=str(roi.getName() or "selection"))
+
+    # ------------------------------------------------------------------ commands
+    def _cmd_detect(self, values: Mapping) -> backend.Detection:
+        from ij import IJ
+
+        imp = self._image()
+        px = self._pixel_size(imp, values)
+        region = self._region(imp, str(values["region"]))
+        slices = convert.stack_slices(imp, bool(values["whole_stack"]))
+        IJ.showStatus("Gold Digger: loading the model...")
+        detector = backend.get_detector(str(values["model"]))
+        settings = backend.detection_settings(values, detector)
+        n = len(slices)
+
+        def tick(i: int, total: int) -> None:
+            IJ.showStatus(f"Gold Digger: slice {slices[i] + 1}" + (f" ({i + 1}/{n})" if n > 1
+                                                                    else ""))
+            IJ.showProgress(i, n)
+
+        t0 = time.perf_counter()
+        particles = backend.detect_planes(detector, convert.imageplus_planes(imp, slices), px,
+                                          region, on_plane=tick, n_planes=n, **settings)
+        seconds = time.perf_counter() - t0
+        area = (float(region.mask.sum()) if region is not None
+                else float(imp.getWidth()) * float(imp.getHeight()))
+        det = backend.Detection(particles, px,
+                                backend.report_classes(detector, settings["classes"]), slices,
+                                area, region.name if region is not None else "image",
+                                str(imp.getTitle()), seconds)
+        self._publish(imp, det, str(values["shape"]))
+        self.last_detection = det
+        IJ.showStatus(f"Gold Digger: {det.counts_text()} in {seconds:.1f} s")
+        return det
+
+    def _publish(self, imp, det: backend.Detection, shape: str) -> None:
+        from golddigger.io.rois import write_roiset
+
+        is_stack = int(imp.getStackSize()) > 1
+        rois = publish.particle_rois(det.particles, det.pixel_size_nm,
+                                     "point" if shape == "points" else "oval", det.names,
+                                     positions=is_stack)
+        unit, unit_nm = convert.calibration_unit(imp)
+        if self.headless:
+            publish.add_to_overlay(rois, imp)
+            stem = backend.safe_stem(str(imp.getTitle()))
+            write_roiset(self.output_dir / f"{stem}_RoiSet.zip", det.particles,
+                         det.pixel_size_nm, shape="point" if shape == "points" else "oval",
+                         positions=is_stack)
+        else:
+            publish.add_to_manager(rois, imp)
+        publish.fill_table(det.results(unit, unit_nm), publish.RESULTS_TITLE,
+                           show=not self.headless)
+        publish.fill_table(det.summary(), publish.SUMMARY_TITLE, append=True,
+                           show=not self.headless)
+
+    def _cmd_folder(self, values: Mapping) -> list[backend.FileResult]:
+        from ij import IJ
+
+        from golddigger.cli._common import CliError, expand_images
+
+        folder = str(values["input"]).strip()
+        if not folder:
+            raise GoldDiggerError("choose the folder of images (input=...)")
+        inp = Path(folder)
+        out = Path(str(values["output"]).strip() or inp / "golddigger")
+        if out.resolve() == inp.resolve():
+            raise GoldDiggerError("the output folder must differ from the input folder (the "
+                                  "results are named like the membrane ROI files)")
+        try:
+            paths = expand_images([inp])
+        except CliError as err:
+            raise GoldDiggerError(str(err)) from None
+        IJ.showStatus("Gold Digger: loading the model...")
+        detector = backend.get_detector(str(values["model"]))
+        results = []
+        n = len(paths)
+        for i, path in enumerate(paths):
+            IJ.showStatus(f"Gold Digger: {i + 1}/{n} {path.name}")
+            IJ.showProgress(i, n)
+            r = backend.detect_file(path, out, detector, values)
+            if r.error:
+                IJ.log(f"Gold Digger: {r.error}")
+            results.append(r)
+        summary = backend.write_folder_summary(out, paths)
+        rows = [row for r in results if r.detection for row in r.detection.summary()]
+        publish.fill_table(rows, publish.SUMMARY_TITLE, append=False, show=not self.headless)
+        failed = sum(1 for r in results if r.error)
+        total = sum(len(r.detection.particles) for r in results if r.detection)
+        IJ.showStatus(f"Gold Digger: {total} particles in {n - failed} image(s)"
+                      + (f", {failed} failed (see Log)" if failed else "")
+                      + f"; results in {out}")
+        IJ.log(f"Gold Digger: results in {out} (summary: {summary.name})")
+        return results
+
+    def _cmd_training(self, values: Mapping) -> backend.TrainingPair:
+        from ij import IJ
+        from ij.io import RoiEncoder
+        from ij.plugin.frame import RoiManager
+
+        imp = self._image()
+        px = self._pixel_size(imp, values)
+        folder = str(values["folder"]).strip()
+        if not folder:
+            raise GoldDiggerError("choose the training folder (folder=...)")
+        stem = str(values["name"]).strip() or backend.safe_stem(str(imp.getTitle()))
+        whole = bool(values["whole_stack"]) and int(imp.getStackSize()) > 1
+        current = int(imp.getCurrentSlice()) - 1
+        with tempfile.TemporaryDirectory(prefix="golddigger-") as tmp:
+            rm = RoiManager.getInstance()
+            roiset = Path(tmp) / "rois.zip"
+            if rm is not None and int(rm.getCount()) > 0:
+                rm.deselect()  # RoiManager saves only the selected ROI when one is selected
+                if not rm.runCommand("Save", str(roiset)):
+                    raise GoldDiggerError("could not save the ROI Manager's ROIs")
+            else:
+                roi = imp.getRoi()
+                if roi is None or convert.is_area_roi(roi):
+                    raise GoldDiggerError("no particles: mark them with the point tool and "
+                                          "add them to the ROI Manager (press t)")
+                roiset = Path(tmp) / "points.roi"
+                RoiEncoder.save(roi, str(roiset))
+            particles = backend.particles_from_roiset(
+                roiset, px, float(values["default_class"]),
+                current_slice=None if whole else current)
+            region_roi = None
+            sel = imp.getRoi()
+            if sel is not None and convert.is_area_roi(sel):
+                region_roi = Path(tmp) / "region.roi"
+                RoiEncoder.save(sel, str(region_roi))
+            data = convert.imageplus_to_array(imp, None if whole else [current])
+            pair = backend.save_training_pair(data, px, particles, folder, stem,
+                                              bool(values["overwrite"]), region_roi)
+        counts = ", ".join(f"{len(particles.of_class(d))} x {d:g} nm" for d in particles.classes)
+        IJ.showStatus(f"Gold Digger: saved {pair.image.name} with {len(particles)} particles "
+                      f"({counts})")
+        IJ.log(f"Gold Digger: training pair {pair.image} + {pair.csv.name}: {len(particles)} "
+               f"particles ({counts})")
+        return pair
+
+    def _cmd_analyze(self, values: Mapping) -> None:
+        from golddigger.imagej import analyze
+
+        analyze.run_in_imagej(self, values)
+
+
+def _dialog(command: str, fields: Sequence[Field], defaults: Mapping) -> dict | None:
+    """Show a GenericDialog for ``fields``; returns the values, None if cancelled.
+
+    The command is recorded by ImageJ's macro recorder (when it is recording).
+    """
+    from ij.gui import GenericDialog
+    from ij.plugin.frame import Recorder
+
+    recording = bool(Recorder.record)
+    if recording:
+        Recorder.setCommand(command)
+    gd = GenericDialog(f"Gold Digger: {command}")
+    for f in fields:
+        default = defaults.get(f.key, f.default)
+        if f.kind == "number":
+            gd.addNumericField(f.label, float(default), f.digits)
+        elif f.kind == "string":
+            gd.addStringField(f.label, str(default), 24)
+        elif f.kind == "directory":
+            gd.addDirectoryField(f.label, str(default))
+        elif f.kind == "choice":
+            gd.addChoice(f.label, list(f.choices), str(default))
+        else:
+            gd.addCheckbox(f.label, bool(default))
+    gd.addHelp("<html><b>" + command + "</b><br>" + "<br>".join(
+        f"<b>{f.label.replace('_', ' ')}</b>: {f.help}" for f in fields) + "</html>")
+    gd.showDialog()
+    if gd.wasCanceled():
+        return None
+    values: dict = {}
+    for f in fields:
+        if f.kind == "number":
+            values[f.key] = float(gd.getNextNumber())
+        elif f.kind in ("string", "directory"):
+            values[f.key] = str(gd.getNextString())
+        elif f.kind == "choice":
+            values[f.key] = str(gd.getNextChoice())
+        else:
+            values[f.key] = bool(gd.getNextBoolean())
+    if recording:
+        Recorder.saveCommand()
+    return values

@@ -1,0 +1,142 @@
+"""``golddigger imagej``: ImageJ (or Fiji) started from Python, with the Gold Digger
+commands served in-process (the model is loaded once, at the first command).
+
+`start` does the set-up and returns; `run` is the whole command line: start, open images,
+run a macro, then wait until the user quits ImageJ (or quit at once with ``batch``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from golddigger.errors import GoldDiggerError
+from golddigger.imagej.commands import Session
+from golddigger.imagej.connect import Connection, connect
+from golddigger.imagej.listener import ensure_menus, install_listener
+
+__all__ = ["Running", "default_ij_dir", "open_image", "run", "start", "wait_until_closed"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Running:
+    """A started ImageJ: its connection, the command session, the main window (or None)."""
+
+    connection: Connection
+    session: Session
+    window: object | None
+    seconds: float
+
+
+def default_ij_dir() -> Path | None:
+    """``~/.imagej`` (Debian's ImageJ folder, where its launcher keeps plugins) if it
+    exists, so the user's own plugins stay available."""
+    home = Path(os.path.expanduser("~")) / ".imagej"
+    return home if (home / "plugins").is_dir() else None
+
+
+def start(fiji=None, ij_jar=None, heap=None, ij_dir=None, headless=None, dialogs=True,
+          output_dir=None) -> Running:
+    """Start ImageJ in this process with the Gold Digger commands served from Python.
+
+    Parameters
+    ----------
+    fiji, ij_jar, heap, headless
+        See `golddigger.imagej.connect.connect`.
+    ij_dir : path, optional
+        ImageJ 1: the folder above ``plugins/`` (default `default_ij_dir`). If the
+        Gold Digger ``.ijm`` files are not installed there the menu items are added at
+        run time.
+    dialogs : bool
+        Interactive dialogs for options and errors (False for batch runs).
+    output_dir : path, optional
+        Headless: where RoiSets go.
+    """
+    t0 = time.perf_counter()
+    if ij_dir is None and not (fiji or os.environ.get("FIJI_HOME")):
+        ij_dir = default_ij_dir()
+    conn = connect(fiji=fiji, ij_jar=ij_jar, heap=heap, headless=headless, plugins_dir=ij_dir)
+    session = Session(headless=conn.headless, dialogs=dialogs, output_dir=output_dir)
+    install_listener(session)
+    window = None
+    if not conn.headless:
+        from ij import IJ
+
+        window = IJ.getInstance()
+        if window is None and conn.kind == "imagej1":
+            from ij import ImageJ
+
+            window = ImageJ()
+        ensure_menus(window)
+    return Running(conn, session, window, time.perf_counter() - t0)
+
+
+def open_image(path: str | os.PathLike, show: bool = True):
+    """Open an image file in ImageJ (and show it, when there is a display)."""
+    from ij import IJ
+
+    path = Path(path)
+    if not path.is_file():
+        raise GoldDiggerError(f"{path}: no such image file")
+    imp = IJ.openImage(str(path))
+    if imp is None:
+        raise GoldDiggerError(f"{path}: ImageJ cannot open this file")
+    if show:
+        imp.show()
+    else:
+        from ij import WindowManager
+
+        WindowManager.setTempCurrentImage(imp)
+    return imp
+
+
+def wait_until_closed(poll_seconds: float = 0.5) -> None:
+    """Block (keeping the Python main thread alive, which the listener needs) until the
+    ImageJ window is closed."""
+    from ij import IJ
+
+    while IJ.getInstance() is not None:
+        time.sleep(poll_seconds)
+
+
+def close_all() -> None:
+    """Close every image (without asking to save) and every AWT window."""
+    from ij import WindowManager
+    from java.awt import Window
+
+    for i in range(WindowManager.getImageCount()):
+        imp = WindowManager.getImage(i + 1)
+        if imp is not None:
+            imp.changes = False
+    WindowManager.closeAllWindows()
+    for w in Window.getWindows():
+        w.dispose()
+
+
+def run(images=(), fiji=None, ij_jar=None, heap=None, ij_dir=None, macro=None,
+        macro_arg: str = "", batch: bool = False, headless=None, output_dir=None) -> int:
+    """Start ImageJ, open ``images``, run ``macro``; then wait for the user to quit ImageJ,
+    or (``batch``) quit at once. Returns an exit code."""
+    running = start(fiji, ij_jar, heap, ij_dir, headless, dialogs=not batch,
+                    output_dir=output_dir)
+    logger.info("ImageJ %s ready in %.1f s", running.connection.version, running.seconds)
+    for p in images:
+        open_image(p, show=not running.connection.headless)
+    if macro:
+        from ij import IJ
+
+        macro = Path(macro)
+        if not macro.is_file():
+            raise GoldDiggerError(f"{macro}: no such macro file")
+        IJ.runMacroFile(str(macro), macro_arg)
+    if batch or running.connection.headless:
+        close_all()
+        return 0
+    wait_until_closed()
+    close_all()
+    return 0
