@@ -68,14 +68,17 @@ def main(argv=None) -> int:
     ap.add_argument("--base", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--folds", nargs="*", default=None, help="stems to hold out (default all)")
+    ap.add_argument("--k", type=int, default=0,
+                    help="k-fold by image (images dealt round-robin, by name); default: "
+                         "leave one image out")
     ap.add_argument("--baseline", action="store_true", help="also tune and score LoG")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
     samples = load_samples(args.data, args.pixel_size)
     names = [s.name for s in samples]
-    folds = args.folds or names
+    k = args.k if args.k and args.k < len(names) else len(names)
+    folds = [names[i::k] for i in range(k)]
     args.out.mkdir(parents=True, exist_ok=True)
     cfg = ModelConfig(name="cv", base_channels=args.base)
     tcfg = TrainConfig(steps=args.steps, adv_weight=args.adv_weight, seed=args.seed,
@@ -83,24 +86,26 @@ def main(argv=None) -> int:
     synth = synth_samples(args.synth, 1000 + args.seed, samples[0].pixel_size_nm)
     times = {}
     for held in folds:
-        pred_file = args.out / f"pred_{held}.csv"
-        if pred_file.exists():
+        pred_files = [args.out / f"pred_{h}.csv" for h in held]
+        if all(f.exists() for f in pred_files):
             continue
-        train = [s for s in samples if s.name != held] + synth
-        test = next(s for s in samples if s.name == held)
+        train = [s for s in samples if s.name not in held] + synth
         t0 = time.monotonic()
         trainer, _, _ = train_model(train, cfg, tcfg, progress=False)
         det = Detector(trainer.G, cfg, {"threshold": 0.5})
-        pred = det.predict(test.image, test.pixel_size_nm, threshold=0.05)
-        pred.to_csv(pred_file)
-        times[held] = round((time.monotonic() - t0) / 60, 2)
-        logging.info("fold %s done in %.1f min", held, times[held])
+        for h, f in zip(held, pred_files, strict=True):
+            test = next(s for s in samples if s.name == h)
+            det.predict(test.image, test.pixel_size_nm, threshold=0.05).to_csv(f)
+        fold = "+".join(held)
+        times[fold] = round((time.monotonic() - t0) / 60, 2)
+        logging.info("fold %s done in %.1f min", fold, times[fold])
     done = [s for s in samples if (args.out / f"pred_{s.name}.csv").exists()]
     preds = [ParticleTable.from_csv(args.out / f"pred_{s.name}.csv") for s in done]
-    # cross-fold threshold: chosen on the other images' held-out predictions
+    # cross-fold threshold: chosen on the other folds' held-out predictions
     chosen = {}
     for i, s in enumerate(done):
-        others = [j for j in range(len(done)) if j != i]
+        fold = next(f for f in folds if s.name in f)
+        others = [j for j in range(len(done)) if done[j].name not in fold]
 
         def f1_at(t, others=others):
             pairs = [(done[j].name, done[j].particles, preds[j][preds[j].score >= t],
@@ -124,10 +129,11 @@ def main(argv=None) -> int:
 
         log_preds = []
         for s in done:
-            train = [t for t in done if t.name != s.name]
-            params = tune_log([t.image for t in train], [t.particles for t in train],
+            fold = next(f for f in folds if s.name in f)
+            train = [t for t in done if t.name not in fold]
+            tuning = tune_log([t.image for t in train], [t.particles for t in train],
                               s.pixel_size_nm)
-            log_preds.append(detect_log(s.image, s.pixel_size_nm, params))
+            log_preds.append(detect_log(s.image, s.pixel_size_nm, tuning.params))
         result["log"] = evaluate_many([(s.name, s.particles, p, s.pixel_size_nm, None)
                                        for s, p in zip(done, log_preds, strict=True)]).to_dict()
     (args.out / "cv_result.json").write_text(json.dumps(result, indent=2, default=str))

@@ -41,19 +41,25 @@ def new_parser(sub, name: str, help: str, description: str, examples: str
     return p
 
 
-def configure_logging(quiet: bool = False, verbose: int = 0) -> None:
-    level = logging.ERROR if quiet else (logging.INFO if verbose == 0 else logging.DEBUG)
-    if verbose == 0 and not quiet:
-        level = logging.WARNING
-    if verbose == 1:
-        level = logging.INFO
+def configure_logging(quiet: bool = False, verbose: int = 0):
+    """Send golddigger's log to stderr for one command; returns a function that undoes it
+    (so calling `main` from Python leaves the logging state as it was)."""
+    level = logging.ERROR if quiet else {0: logging.WARNING, 1: logging.INFO}.get(
+        verbose, logging.DEBUG)
     root = logging.getLogger("golddigger")
-    root.setLevel(level)
-    if not any(getattr(h, "_golddigger_cli", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("golddigger: %(levelname)s: %(message)s"))
-        handler._golddigger_cli = True  # type: ignore[attr-defined]
-        root.addHandler(handler)
+    old_level = root.level
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("golddigger: %(levelname)s: %(message)s"))
+    handler.setLevel(level)
+    root.addHandler(handler)
+    if level < logging.WARNING:
+        root.setLevel(level)
+
+    def restore() -> None:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+
+    return restore
 
 
 def expand_images(inputs: Iterable[str | Path]) -> list[Path]:

@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
-    configure_logging(quiet=getattr(args, "quiet", False), verbose=getattr(args, "verbose", 0))
+    restore = configure_logging(quiet=getattr(args, "quiet", False),
+                                verbose=getattr(args, "verbose", 0))
     try:
         return int(args.func(args) or 0)
     except CliError as err:
@@ -66,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"golddigger {args.command}: error: {err.strerror or err}"
               f"{': ' + str(err.filename) if err.filename else ''}", file=sys.stderr)
         return 2
+    finally:
+        restore()
 
 
 if __name__ == "__main__":  # pragma: no cover
