@@ -22,6 +22,15 @@ __all__ = ["ParticleTable", "CSV_COLUMNS"]
 CSV_COLUMNS = ("x", "y", "diameter_nm", "score", "slice")
 
 
+#: Largest stack index accepted from files (ImageJ stacks hold at most 2**31 - 1 slices).
+MAX_SLICE = 2**31 - 2
+
+
+def is_slice_index(value: float) -> bool:
+    """True for a whole number in ``0..MAX_SLICE`` (a 0-based slice read from a file)."""
+    return bool(np.isfinite(value) and value == int(value) and 0 <= value <= MAX_SLICE)
+
+
 def _as_float(values: Iterable[float] | np.ndarray, n: int, default: float) -> np.ndarray:
     if values is None:
         return np.full(n, default, dtype=np.float64)
@@ -229,9 +238,19 @@ class ParticleTable:
                         if name != "score" and not np.isfinite(value):
                             raise AnnotationError(
                                 f"{path}, line {lineno}: column {name!r} is not finite")
+                        if name == "diameter_nm" and value <= 0:
+                            raise AnnotationError(
+                                f"{path}, line {lineno}: diameter_nm is {row[j]!r}; it must "
+                                "be a positive number of nm")
+                        if name == "slice" and not is_slice_index(value):
+                            raise AnnotationError(
+                                f"{path}, line {lineno}: slice is {row[j]!r}; it must be a "
+                                "0-based slice number (0, 1, 2, ...)")
                         data[name].append(value)
         except UnicodeDecodeError:
             raise AnnotationError(f"{path}: not a text CSV file") from None
+        except csv.Error as err:
+            raise AnnotationError(f"{path}: not a readable CSV file ({err})") from None
         return cls(
             data["x"], data["y"], data["diameter_nm"], data.get("score"),
             None if "slice" not in data else np.asarray(data["slice"], dtype=np.int64),

@@ -9,6 +9,7 @@ replaced unless asked; a bad image is reported and the batch goes on.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import logging
 from collections.abc import Callable, Sequence
@@ -108,8 +109,13 @@ def detect_files(paths: Sequence[Path], detector, outdir: Path, options: DetectO
     """Detect gold in every image and write the outputs into ``outdir``.
 
     A file that cannot be processed is recorded with its error and the batch continues.
-    With ``options.resume`` images whose CSV already exists are skipped; otherwise an
-    existing output is an error for that image unless ``options.overwrite``.
+    With ``options.resume`` images whose CSV already exists are skipped (and leftovers of
+    an image whose CSV is missing, i.e. unfinished, are replaced); otherwise an existing
+    output is an error for that image unless ``options.overwrite``.
+
+    ``summary.csv`` is rewritten (atomically) after every finished image, so an
+    interrupted batch keeps the rows of its finished images. Rows of an existing summary
+    for images not processed in this run are kept: a run never drops earlier results.
     """
     from golddigger.io.rois import read_region, write_roiset
 
@@ -120,6 +126,8 @@ def detect_files(paths: Sequence[Path], detector, outdir: Path, options: DetectO
     if dupes:
         raise GoldDiggerError(f"several inputs share the name(s) {', '.join(sorted(dupes))}; "
                               "their outputs would collide: process them into separate folders")
+    summary = outdir / "summary.csv"
+    earlier = _read_summary(summary, options.overwrite)
     results: list[ImageResult] = []
     for i, path in enumerate(paths):
         if on_progress is not None:
@@ -131,8 +139,8 @@ def detect_files(paths: Sequence[Path], detector, outdir: Path, options: DetectO
             if options.resume and outs[0].exists():
                 res.skipped = True
                 continue
-            for o in outs:
-                check_writable(o, options.overwrite)
+            for o in outs:  # with --resume, outs[0] is absent: the image is unfinished
+                check_writable(o, options.overwrite or options.resume)
             image = read_image(path, options.pixel_size_nm, options.channel)
             px = image.require_pixel_size()
             roi_path = _find_roi(res.path, options.roi)
@@ -149,19 +157,31 @@ def detect_files(paths: Sequence[Path], detector, outdir: Path, options: DetectO
 
                 save_overlay(outs[2], image, particles, px, region)
             particles.to_csv(outs[0])
+            _write_summary(summary, earlier, summary_rows(results, detector.classes))
         except GoldDiggerError as err:
             res.error = str(err)
             logger.error("%s", err)
-        except (OSError, MemoryError) as err:
-            res.error = f"{path}: {err}"
+        except MemoryError:
+            res.error = (f"{path}: out of memory; try --tile-size 512, fewer --threads, or "
+                         "crop the image")
             logger.error("%s", res.error)
-    summary = outdir / "summary.csv"
-    rows = summary_rows(results, detector.classes)
-    if options.resume and summary.exists():
-        rows = _merge_summary(summary, rows)
-    if rows:
-        atomic_write_text(summary, _rows_to_csv(rows))
-    return BatchResult(results, summary if rows else None)
+        except OSError as err:
+            if err.errno == errno.ENOSPC:
+                res.error = (f"{path}: no space left on the disk of {outdir}; nothing of this "
+                             "image was kept: free some space and run again with --resume")
+            else:
+                res.error = f"{path}: {err.strerror or err}" + (
+                    f": {err.filename}" if err.filename and str(err.filename) != str(path)
+                    else "")
+            logger.error("%s", res.error)
+        except Exception as err:  # one odd file must not end a season's batch
+            res.error = (f"{path}: unexpected error ({type(err).__name__}: {err}); the other "
+                         "images are processed; please report this with the file")
+            logger.error("%s", res.error)
+            logger.debug("details", exc_info=True)
+    rows = _merge_rows(earlier, summary_rows(results, detector.classes))
+    written = summary if summary.exists() and rows else None
+    return BatchResult(results, written)
 
 
 def summary_rows(results: Sequence[ImageResult], classes: Sequence[float]) -> list[dict]:
@@ -196,8 +216,34 @@ def _rows_to_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def _merge_summary(path: Path, new_rows: list[dict]) -> list[dict]:
-    with open(path, newline="") as fh:
-        old = list(csv.DictReader(fh))
-    done = {(r["image"], str(r["slice"])) for r in new_rows}
-    return [r for r in old if (r.get("image"), str(r.get("slice"))) not in done] + new_rows
+def _read_summary(path: Path, overwrite: bool) -> list[dict]:
+    """The rows of an existing summary (none if absent, or replaced with ``overwrite``
+    when it is not a Gold Digger summary)."""
+    if not path.exists():
+        return []
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            rows = [{k: v for k, v in r.items() if k is not None} for r in reader]
+            fields = set(reader.fieldnames or ())
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        rows, fields = [], set()
+        logger.debug("%s: unreadable (%s)", path, err)
+    if not {"image", "slice", "total"} <= fields:
+        if overwrite:
+            return []
+        raise GoldDiggerError(f"{path} exists and is not a Gold Digger summary; move it away, "
+                              "choose another output folder, or use --overwrite")
+    return rows
+
+
+def _merge_rows(earlier: list[dict], new_rows: list[dict]) -> list[dict]:
+    """Earlier rows of images not in ``new_rows``, then ``new_rows``."""
+    done = {r["image"] for r in new_rows}
+    return [r for r in earlier if r.get("image") not in done] + new_rows
+
+
+def _write_summary(path: Path, earlier: list[dict], new_rows: list[dict]) -> None:
+    rows = _merge_rows(earlier, new_rows)
+    if rows:
+        atomic_write_text(path, _rows_to_csv(rows))

@@ -54,10 +54,16 @@ def configure_logging(quiet: bool = False, verbose: int = 0):
     root.addHandler(handler)
     if level < logging.WARNING:
         root.setLevel(level)
+    # tifffile logs about odd files on its own (e.g. "ImageJ series metadata invalid or
+    # corrupted file"); Gold Digger reports what matters in one line, so show them with -v
+    tiff_log = logging.getLogger("tifffile")
+    old_tiff_level = tiff_log.level
+    tiff_log.setLevel(logging.WARNING if verbose else logging.CRITICAL)
 
     def restore() -> None:
         root.removeHandler(handler)
         root.setLevel(old_level)
+        tiff_log.setLevel(old_tiff_level)
 
     return restore
 

@@ -58,6 +58,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from golddigger.io.images import validate_pixel_size
     from golddigger.model.detector import Detector
     from golddigger.pipeline import DetectOptions, detect_files
 
@@ -65,8 +66,17 @@ def run(args) -> int:
         raise CliError("--overwrite and --resume contradict each other; choose one")
     if args.tile_size not in (-1, None) and (args.tile_size < 32 or args.tile_size % 16):
         raise CliError("--tile-size must be a multiple of 16 and at least 32")
+    # flags that would fail every image: refuse them once, before any work
+    if args.pixel_size is not None:
+        validate_pixel_size(args.pixel_size, "--pixel-size")
+    if args.threshold is not None and not 0.0 < args.threshold < 1.0:
+        raise CliError(f"--threshold must be between 0 and 1, got {args.threshold:g}")
+    if args.channel is not None and args.channel < 0:
+        raise CliError(f"--channel is 0-based and cannot be negative, got {args.channel}")
     paths = expand_images(args.inputs)
     detector = Detector.from_pretrained(args.model, threads=args.threads)
+    if args.classes:
+        detector._check_classes(args.classes)
     options = DetectOptions(pixel_size_nm=args.pixel_size, roi=args.roi,
                             threshold=args.threshold, classes=args.classes,
                             channel=args.channel, shape="point" if args.points else "oval",

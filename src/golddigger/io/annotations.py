@@ -288,7 +288,10 @@ def _delimiter(text: str) -> str:
 def _sniff_header(path: Path) -> tuple[list[str], str]:
     text = _read_text(path)
     first = next((ln for ln in text.splitlines() if ln.strip()), "")
-    header = next(csv.reader([first], delimiter=_delimiter(text)), [])
+    try:
+        header = next(csv.reader([first], delimiter=_delimiter(text)), [])
+    except csv.Error as err:
+        raise AnnotationError(f"{path}: the header line is not readable ({err})") from None
     return [h.strip() for h in header], text
 
 
@@ -336,13 +339,12 @@ def _read_table(path: Path, px: float | None, diameter_nm: float | None,
         d = np.full(n, size)
     score = _column(path, rows, cols, low["score"]) if "score" in low else None
     if ours and "slice" in low:
-        sl = _column(path, rows, cols, low["slice"]).astype(np.int64)
+        sl = _slice_column(path, rows, cols, low["slice"], 0)
     else:
         sl = np.zeros(n, dtype=np.int64)
         for key in ("slice", "frame", "z", "ch"):
             if key in low:
-                v = _column(path, rows, cols, low[key])
-                sl = np.where(v >= 1, v - 1, 0).astype(np.int64)
+                sl = _slice_column(path, rows, cols, low[key], 1)
                 break
     if not ours:
         unit = _table_units(path, cols, x, y, units)
@@ -360,15 +362,19 @@ def _read_table(path: Path, px: float | None, diameter_nm: float | None,
 
 
 def _parse_rows(path: Path, text: str, delim: str) -> tuple[list[str], list[list[str]]]:
-    reader = csv.reader(io.StringIO(text), delimiter=delim)
-    header = [h.strip() for h in next(reader)]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
     rows = []
-    for lineno, row in enumerate(reader, start=2):
-        if not row or all(not c.strip() for c in row):
-            continue
-        if len(row) < len(header):
-            row = row + [""] * (len(header) - len(row))
-        rows.append((lineno, row))
+    try:
+        header = [h.strip() for h in next(reader, [])]
+        for lineno, row in enumerate(reader, start=2):
+            if not row or all(not c.strip() for c in row):
+                continue
+            if len(row) < len(header):
+                row = row + [""] * (len(header) - len(row))
+            rows.append((lineno, row))
+    except csv.Error as err:
+        raise AnnotationError(f"{path}, line {reader.line_num}: not a readable table ({err}); "
+                              "export the Results as .csv again") from None
     return header, rows  # type: ignore[return-value]
 
 
@@ -385,6 +391,20 @@ def _column(path: Path, rows, cols: list[str], name: str) -> np.ndarray:
         if not np.isfinite(out[i]):
             raise AnnotationError(f"{path}, line {lineno}: column {name!r} is not finite")
     return out
+
+
+def _slice_column(path: Path, rows, cols: list[str], name: str, base: int) -> np.ndarray:
+    """A stack-position column (``base``: 0 for Gold Digger's, 1 for ImageJ's, where 0
+    means "not set") as 0-based slices."""
+    from golddigger.particles import is_slice_index
+
+    v = _column(path, rows, cols, name)
+    for (lineno, row), value in zip(rows, v, strict=True):
+        if not is_slice_index(value):
+            raise AnnotationError(f"{path}, line {lineno}: column {name!r} is "
+                                  f"{row[cols.index(name)].strip()!r}, not a slice number; "
+                                  "fix or delete that row")
+    return (np.where(v >= 1, v - 1, 0) if base == 1 else v).astype(np.int64)
 
 
 def _table_units(path: Path, cols: list[str], x: np.ndarray, y: np.ndarray,

@@ -22,6 +22,7 @@ __all__ = [
     "write_tiff",
     "IMAGE_SUFFIXES",
     "MAX_PIXELS_IN_MEMORY",
+    "MAX_PIXELS_PER_PLANE",
     "PIXEL_SIZE_RANGE_NM",
     "read_image",
     "to_nm",
@@ -39,6 +40,10 @@ PIXEL_SIZE_RANGE_NM = (0.01, 50.0)
 #: Images with more pixels than this are memory-mapped (when the format allows) instead
 #: of loaded, and refused when they cannot be.
 MAX_PIXELS_IN_MEMORY = 2**31 // 4  # 0.5 Gpx: 2 GB as float32
+
+#: One plane (slice) with more pixels than this is refused whatever the format: the
+#: detector's per-plane arrays would not fit a workstation (32768 x 32768 is the limit).
+MAX_PIXELS_PER_PLANE = 2**30
 
 _UNIT_TO_NM = {
     "nm": 1.0, "nanometer": 1.0, "nanometers": 1.0, "nanometre": 1.0, "nanometres": 1.0,
@@ -206,6 +211,39 @@ def read_image(path: str | Path, pixel_size_nm: float | None = None,
     return CalibratedImage(data=data, pixel_size_nm=px, path=path)
 
 
+def _fmt_bytes(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} bytes"  # pragma: no cover
+
+
+def _plane_shape(shape: tuple[int, ...], axes: str) -> tuple[int, int]:
+    """(rows, columns) of one plane of a TIFF series."""
+    axes = axes.upper()
+    if "Y" in axes and "X" in axes and len(axes) == len(shape):
+        return int(shape[axes.index("Y")]), int(shape[axes.index("X")])
+    dims = [d for d in shape if d not in (3, 4)] if len(shape) > 2 else list(shape)
+    return (int(dims[-2]), int(dims[-1])) if len(dims) >= 2 else (int(shape[0]), 1)
+
+
+def _check_size(path: Path, yx: tuple[int, int], n_values: int, piecewise: bool) -> None:
+    """Refuse planes too large to process, and images too large to load that cannot be
+    read piecewise, before any pixel is allocated."""
+    h, w = yx
+    if h * w > MAX_PIXELS_PER_PLANE:
+        raise ImageReadError(
+            f"{path}: {w} x {h} pixels in one image is more than Gold Digger processes "
+            f"(at most {MAX_PIXELS_PER_PLANE / 1e9:.2g} Gpx, e.g. 32768 x 32768); crop it or "
+            "cut it into parts in ImageJ (Image > Crop, or Image > Stacks > Tools > Montage "
+            "to Stack)")
+    if not piecewise and n_values > MAX_PIXELS_IN_MEMORY:
+        raise ImageReadError(
+            f"{path}: {w} x {h} pixels is too large to load from a PNG/JPEG, which cannot be "
+            "read piecewise; save it as an uncompressed TIFF, or crop it in ImageJ")
+
+
 def _check_pixels(path: Path, data: np.ndarray) -> None:
     if data.ndim not in (2, 3):
         raise ImageReadError(f"{path}: expected a 2D image or a stack, got shape {data.shape}")
@@ -213,26 +251,56 @@ def _check_pixels(path: Path, data: np.ndarray) -> None:
     if h < 16 or w < 16:
         raise ImageReadError(f"{path}: the image is {w} x {h} pixels; at least 16 x 16 is "
                              "needed to find particles")
-    if data.dtype.kind == "f" and not isinstance(data, np.memmap):
-        if not np.isfinite(data).all():
+    if data.dtype.kind == "f":
+        if not _all_finite(data):
             raise ImageReadError(f"{path}: the image has NaN or infinite pixels; replace them "
                                  "(ImageJ: Process > Math > Remove NaNs) and save again")
 
 
+def _all_finite(data: np.ndarray, chunk: int = 1 << 24) -> bool:
+    """``np.isfinite(data).all()`` in bounded memory (memory maps are read in strips)."""
+    if not isinstance(data, np.memmap) or data.size <= chunk:
+        return bool(np.isfinite(data).all())
+    flat = data.reshape(-1, data.shape[-1])
+    rows = max(1, chunk // flat.shape[1])
+    return all(np.isfinite(flat[r:r + rows]).all() for r in range(0, flat.shape[0], rows))
+
+
 def _to_grey(data: np.ndarray) -> np.ndarray:
-    """RGB(A) in the last axis to grey (ITU-R 601 luma), keeping 8-bit range."""
-    rgb = data[..., :3].astype(np.float32)
-    grey = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    if data.dtype == np.uint8:
-        return np.clip(np.rint(grey), 0, 255).astype(np.uint8)
-    return grey
+    """RGB(A) in the last axis to grey (ITU-R 601 luma), keeping 8-bit range.
+
+    Converted in strips of rows, so a memory-mapped RGB file is never all float at once.
+    """
+    weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    out = np.empty(data.shape[:-1], dtype=np.uint8 if data.dtype == np.uint8 else np.float32)
+    src = data.reshape((-1,) + data.shape[-2:])  # (rows, X, samples)
+    dst = out.reshape((-1, data.shape[-2]))
+    step = max(1, (1 << 22) // max(1, data.shape[-2]))
+    for r in range(0, src.shape[0], step):
+        grey = src[r:r + step, :, :3].astype(np.float32) @ weights
+        if out.dtype == np.uint8:
+            grey = np.clip(np.rint(grey), 0, 255)
+        dst[r:r + step] = grey
+    return out
 
 
 def _read_pillow(path: Path) -> tuple[np.ndarray, float | None]:
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():
+            # Pillow's own limit (~179 Mpx) is lower than ours; sizes are checked below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                im = Image.open(path)
+            finally:
+                Image.MAX_IMAGE_PIXELS = limit
+        with im:
+            w, h = im.size
+            _check_size(path, (h, w), w * h * len(im.getbands()), piecewise=False)
             im.load()
             mode = im.mode
             if mode in ("I;16", "I;16B", "I;16L"):
@@ -248,7 +316,41 @@ def _read_pillow(path: Path) -> tuple[np.ndarray, float | None]:
     return data, None
 
 
+class _Complaints(logging.Handler):
+    """Collects what tifffile logs while a file is opened (and keeps it off stderr)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(re.sub(r"^<[^>]*>\s*", "", record.getMessage()))
+
+
+#: tifffile complaints that mean pages or pixels are missing: tifffile then returns what
+#: it could read (say, the first slice of a stack), which must not pass for the image.
+_TRUNCATION_SIGNS = ("invalid page offset", "corrupted file", "truncated")
+
+
 def _read_tiff(path: Path, channel: int | None) -> tuple[np.ndarray, float | None]:
+    tiff_log = logging.getLogger("tifffile")
+    complaints = _Complaints()
+    saved = tiff_log.level, tiff_log.propagate
+    tiff_log.addHandler(complaints)
+    tiff_log.setLevel(logging.WARNING)
+    tiff_log.propagate = False
+    try:
+        return _read_tiff_checked(path, channel, complaints.messages)
+    finally:
+        tiff_log.removeHandler(complaints)
+        tiff_log.setLevel(saved[0])
+        tiff_log.propagate = saved[1]
+        for msg in complaints.messages:
+            logger.debug("%s: tifffile: %s", path, msg)
+
+
+def _read_tiff_checked(path: Path, channel: int | None, complaints: list[str]
+                       ) -> tuple[np.ndarray, float | None]:
     import tifffile
 
     try:
@@ -261,7 +363,25 @@ def _read_tiff(path: Path, channel: int | None) -> tuple[np.ndarray, float | Non
             shape, axes = series.shape, series.axes
         except Exception as err:
             raise ImageReadError(f"{path}: cannot read the TIFF structure ({err})") from None
+        broken = [m for m in complaints if any(s in m.lower() for s in _TRUNCATION_SIGNS)]
+        if broken:
+            raise ImageReadError(f"{path}: the file is truncated or corrupt ({broken[0]}); "
+                                 "copy it again or re-save it")
         n_px = int(np.prod(shape, dtype=np.float64))
+        yx = _plane_shape(shape, axes)
+        _check_size(path, yx, n_px, piecewise=True)
+        try:
+            page = tif.pages.first if hasattr(tif.pages, "first") else tif.pages[0]
+            compressed = int(page.compression) != 1
+            itemsize = np.dtype(series.dtype).itemsize
+        except Exception:  # exotic pages: let the reader below decide
+            compressed, itemsize = True, 1
+        if not compressed and path.stat().st_size < n_px * itemsize:
+            raise ImageReadError(
+                f"{path}: the header says {' x '.join(map(str, shape))} pixels "
+                f"({_fmt_bytes(n_px * itemsize)}) but the file holds only "
+                f"{_fmt_bytes(path.stat().st_size)}; it is truncated or corrupt: copy it "
+                "again or re-save it")
         too_big = n_px > MAX_PIXELS_IN_MEMORY
         try:
             px = _tiff_pixel_size(tif)
@@ -301,14 +421,14 @@ def _squeeze_axes(path: Path, data: np.ndarray, axes: str, channel: int | None) 
         ci = axes.index("C")
         nc = data.shape[ci]
         if nc == 1:
-            data = np.take(data, 0, axis=ci)
+            data = data[(slice(None),) * ci + (0,)]  # a view: memory maps stay on disk
         elif channel is None:
             raise ImageReadError(f"{path}: the image has {nc} channels; choose one with "
                                  f"--channel N (0-{nc - 1})")
         elif not 0 <= channel < nc:
             raise ImageReadError(f"{path}: --channel {channel} out of range (0-{nc - 1})")
         else:
-            data = np.take(data, channel, axis=ci)
+            data = data[(slice(None),) * ci + (channel,)]
         axes = axes.replace("C", "")
     elif channel not in (None, 0):
         raise ImageReadError(f"{path}: --channel {channel} given but the image has one channel")

@@ -46,7 +46,6 @@ def tiled_forward(net: nn.Module, image: np.ndarray | torch.Tensor, multiple: in
     h, w = a.shape
     hc = -(-h // multiple) * multiple
     wc = -(-w // multiple) * multiple
-    padded = np.pad(a, ((halo, halo + hc - h), (halo, halo + wc - w)), mode="symmetric")
     step = hc if tile_size is None else max(multiple, (tile_size // multiple) * multiple)
     step_x = wc if tile_size is None else step
     out: np.ndarray | None = None
@@ -54,8 +53,10 @@ def tiled_forward(net: nn.Module, image: np.ndarray | torch.Tensor, multiple: in
         y1 = min(y0 + step, hc)
         for x0 in range(0, wc, step_x):
             x1 = min(x0 + step_x, wc)
-            tile = torch.from_numpy(np.ascontiguousarray(
-                padded[y0:y1 + 2 * halo, x0:x1 + 2 * halo]))[None, None]
+            # the tile with its halo, mirrored at the image edges (as np.pad "symmetric"),
+            # cut without a padded copy of the whole image
+            tile = torch.from_numpy(_mirrored_window(a, y0 - halo, y1 + halo,
+                                                     x0 - halo, x1 + halo))[None, None]
             if channels_last:
                 tile = tile.contiguous(memory_format=torch.channels_last)
             with torch.inference_mode():
@@ -65,6 +66,29 @@ def tiled_forward(net: nn.Module, image: np.ndarray | torch.Tensor, multiple: in
             out[:, y0:y1, x0:x1] = res[:, halo:halo + y1 - y0, halo:halo + x1 - x0]
     assert out is not None  # noqa: S101 - loop runs at least once (h, w >= 1)
     return out[:, :h, :w]
+
+
+def _mirror_index(start: int, stop: int, n: int) -> np.ndarray:
+    """Indices ``start..stop-1`` reflected into ``0..n-1`` as ``np.pad(mode="symmetric")``
+    does (repeatedly, for pads longer than ``n``)."""
+    j = np.mod(np.arange(start, stop), 2 * n)
+    return np.where(j >= n, 2 * n - 1 - j, j)
+
+
+def _mirrored_window(a: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+    """``a[y0:y1, x0:x1]`` (C-contiguous) with out-of-range rows/columns mirrored."""
+    h, w = a.shape
+    if y0 >= 0 and x0 >= 0 and y1 <= h and x1 <= w:
+        return np.ascontiguousarray(a[y0:y1, x0:x1])
+    return np.ascontiguousarray(a[np.ix_(_mirror_index(y0, y1, h), _mirror_index(x0, x1, w))])
+
+
+def _is_constant(plane: np.ndarray, chunk_px: int = 1 << 20) -> bool:
+    """True when every pixel equals the first (read in strips; stops at the first
+    difference, so ordinary images cost one strip)."""
+    first = plane[0, 0]
+    rows = max(1, chunk_px // max(1, plane.shape[1]))
+    return all(np.all(plane[r:r + rows] == first) for r in range(0, plane.shape[0], rows))
 
 
 def _fuse_for_inference(net: UNetGenerator) -> nn.Module:
@@ -190,9 +214,15 @@ class Detector:
         size = self.config.tile_size if tile_size == -1 else tile_size
         logits = tiled_forward(self._net, t, multiple=2**self.config.depth,
                                halo=self.config.halo_px, tile_size=size)
-        maps = 1.0 / (1.0 + np.exp(-logits))
+        del t
+        # sigmoid in place: no whole-size temporaries (the maps are the largest arrays)
+        maps = np.negative(logits, out=logits)
+        with np.errstate(over="ignore"):  # exp overflow -> inf -> probability 0: right
+            np.exp(maps, out=maps)
+        maps += 1.0
+        np.reciprocal(maps, out=maps)
         fy, fx = h / plane.shape[0], w / plane.shape[1]
-        return maps.astype(np.float32), (fx, fy)
+        return maps, (fx, fy)
 
     def predict(self, image: CalibratedImage | np.ndarray, pixel_size_nm: float | None = None,
                 region: Region | np.ndarray | None = None, threshold: float | None = None,
@@ -254,6 +284,11 @@ class Detector:
             it = tqdm(indices, desc="slices", leave=False)
         tables = []
         for s in it:
+            if _is_constant(image.slice(s)):
+                # nothing to find, and normalising a flat plane would only amplify
+                # resampling round-off into spurious peaks
+                logger.info("%s: slice %d is constant; no particles", image.name, s)
+                continue
             maps, (fx, fy) = self.predict_maps(image.slice(s), px, tile_size)
             x, y, d, score = maps_to_particles(maps, list(self.classes), self.pixel_size_nm,
                                                thresholds)

@@ -91,6 +91,18 @@ def write_model_folder(folder: str | Path, config: ModelConfig, state_dict: dict
     return folder
 
 
+def _one_line(err: Exception) -> str:
+    """A validation error as one line (pydantic's messages span several)."""
+    errors = getattr(err, "errors", None)
+    if callable(errors):
+        try:
+            return "; ".join(f"{'.'.join(map(str, e.get('loc', ()))) or 'config'}: {e['msg']}"
+                             for e in errors())
+        except Exception:  # not pydantic's shape after all
+            pass
+    return " ".join(str(err).split())
+
+
 def read_model_folder(folder: str | Path, verify: bool = True
                       ) -> tuple[ModelConfig, dict, dict, dict]:
     """Read and check a model folder.
@@ -129,7 +141,7 @@ def read_model_folder(folder: str | Path, verify: bool = True
         thresholds = json.loads((folder / "thresholds.json").read_text())
         metrics = json.loads((folder / "metrics.json").read_text())
     except (ValueError, OSError) as err:
-        raise ModelError(f"{folder}: invalid model files ({err})") from None
+        raise ModelError(f"{folder}: invalid model files ({_one_line(err)})") from None
     try:
         state = torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)
     except Exception as err:  # unpickling errors have many types

@@ -36,10 +36,13 @@ def find_peaks(prob: np.ndarray, threshold: float, min_distance_px: float,
     peaks = local_max & (prob >= threshold)
     # plateaus (equal neighbours): keep one pixel per connected plateau
     labels, n = ndi.label(peaks)
-    if n == 0:
+    # a plateau larger than the peak window is a flat area (a constant image, a saturated
+    # or padded region), not a particle
+    kept = np.flatnonzero(np.bincount(labels.ravel(), minlength=n + 1)[1:] <= size * size) + 1
+    if kept.size == 0:
         empty = np.empty(0)
         return empty, empty, empty
-    coords = np.array(ndi.center_of_mass(peaks, labels, range(1, n + 1)))
+    coords = np.array(ndi.center_of_mass(peaks, labels, kept)).reshape(-1, 2)
     rows = np.rint(coords[:, 0]).astype(int)
     cols = np.rint(coords[:, 1]).astype(int)
     score = prob[rows, cols].astype(np.float64)
