@@ -112,11 +112,12 @@ def tiny_default_model(folder: Path) -> Path:
                               {"note": "random weights, for benchmarking only"})
 
 
-def run_case(name: str, image: Path, model: Path, threads: int, workdir: Path) -> dict:
+def run_case(name: str, image: Path, model: Path, threads: int, workdir: Path,
+             extra: list[str] | None = None) -> dict:
     out = workdir / f"out_{name}"
     result = workdir / f"result_{name}.json"
     cmd = [sys.executable, "-c", CHILD, str(result), "detect", str(image), "-o", str(out),
-           "--model", str(model), "--threads", str(threads), "-q", "--overwrite"]
+           "--model", str(model), "--threads", str(threads), "-q", "--overwrite", *(extra or [])]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     subprocess.run(cmd, check=True, env=env)
     res = json.loads(result.read_text())
@@ -135,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
                          "random model of the default architecture)")
     ap.add_argument("--pixel-size", type=float, default=0.5587)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--tile-size", type=int, default=None,
+                    help="passed to detect (default: the model's)")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args(argv)
 
@@ -155,8 +158,10 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             write_big_tiff(image, spec["shape"], px, tiles)
             made = time.perf_counter() - t0
-            res = run_case(name, image, model, args.threads, work)
-            res.update(shape=list(spec["shape"]), pixel_size_nm=px, synth_seconds=made)
+            extra = ["--tile-size", str(args.tile_size)] if args.tile_size else []
+            res = run_case(name, image, model, args.threads, work, extra)
+            res.update(shape=list(spec["shape"]), pixel_size_nm=px, synth_seconds=made,
+                       tile_size=args.tile_size)
             rows.append(res)
             image.unlink()
             print(f"{name:>10}: {' x '.join(map(str, spec['shape']))} px at {px:g} nm/px, "

@@ -38,7 +38,8 @@ def find_peaks(prob: np.ndarray, threshold: float, min_distance_px: float,
     labels, n = ndi.label(peaks)
     # a plateau larger than the peak window is a flat area (a constant image, a saturated
     # or padded region), not a particle
-    kept = np.flatnonzero(np.bincount(labels.ravel(), minlength=n + 1)[1:] <= size * size) + 1
+    sizes = np.bincount(labels[peaks], minlength=n + 1)[1:]  # peak pixels only: small
+    kept = np.flatnonzero(sizes <= size * size) + 1
     if kept.size == 0:
         empty = np.empty(0)
         return empty, empty, empty
@@ -97,20 +98,28 @@ def maps_to_particles(maps: np.ndarray, diameters_nm: list[float], pixel_size_nm
                       thresholds: list[float]) -> tuple[np.ndarray, ...]:
     """Particles from ``(C, H, W)`` probability maps at ``pixel_size_nm``.
 
+    Peaks of every class above the lowest threshold compete in one cross-class
+    suppression (the strongest wins each particle); then each survivor must pass its own
+    class's threshold. So filtering a low-threshold result by per-class thresholds later
+    gives exactly what running with those thresholds gives.
+
     Returns
     -------
     x, y, diameter_nm, score : arrays
         In map pixels.
     """
-    xs, ys, ds, ss, rs = [], [], [], [], []
+    floor = float(min(thresholds))
+    xs, ys, ds, ss, rs, ts = [], [], [], [], [], []
     for c, d in enumerate(diameters_nm):
         radius_px = 0.5 * d / pixel_size_nm
-        x, y, s = find_peaks(maps[c], thresholds[c], min_distance_px=max(1.0, radius_px))
+        x, y, s = find_peaks(maps[c], floor, min_distance_px=max(1.0, radius_px))
         xs.append(x)
         ys.append(y)
         ss.append(s)
         ds.append(np.full(x.size, float(d)))
         rs.append(np.full(x.size, radius_px))
-    x, y, d, s, r = (np.concatenate(a) for a in (xs, ys, ds, ss, rs))
+        ts.append(np.full(x.size, float(thresholds[c])))
+    x, y, d, s, r, t = (np.concatenate(a) for a in (xs, ys, ds, ss, rs, ts))
     keep = suppress_across_classes(x, y, s, r)
+    keep = keep[s[keep] >= t[keep]]
     return x[keep], y[keep], d[keep], s[keep]
