@@ -28,7 +28,15 @@ from golddigger.io.images import read_image
 from golddigger.model.config import ModelConfig
 from golddigger.model.detector import Detector
 from golddigger.particles import ParticleTable
-from golddigger.train import Sample, TrainConfig, synthetic_samples, train_model, tune_threshold
+from golddigger.train import (
+    Sample,
+    TrainConfig,
+    filter_by_class_thresholds,
+    synthetic_samples,
+    train_model,
+    tune_class_thresholds,
+    tune_threshold,
+)
 
 GRID = tuple(np.round(np.arange(0.1, 0.91, 0.05), 2))
 
@@ -47,12 +55,6 @@ def load_samples(data: Path, pixel_size_nm: float | None) -> list[Sample]:
 
 def synth_samples(n: int, seed: int, pixel_size_nm: float) -> list[Sample]:
     return synthetic_samples(n, pixel_size_nm, ModelConfig().classes_nm, seed=seed)
-
-
-def report(samples, preds, thresholds) -> dict:
-    pairs = [(s.name, s.particles, p[p.score >= thresholds[s.name]], s.pixel_size_nm, None)
-             for s, p in zip(samples, preds, strict=True)]
-    return evaluate_many(pairs).to_dict()
 
 
 def main(argv=None) -> int:
@@ -92,6 +94,7 @@ def main(argv=None) -> int:
         train = [s for s in samples if s.name not in held] + synth
         t0 = time.monotonic()
         trainer, _, _ = train_model(train, cfg, tcfg, progress=False)
+        torch.save(trainer.G.state_dict(), args.out / f"model_{'+'.join(held)}.pt")
         det = Detector(trainer.G, cfg, {"threshold": 0.5})
         for h, f in zip(held, pred_files, strict=True):
             test = next(s for s in samples if s.name == h)
@@ -101,29 +104,45 @@ def main(argv=None) -> int:
         logging.info("fold %s done in %.1f min", fold, times[fold])
     done = [s for s in samples if (args.out / f"pred_{s.name}.csv").exists()]
     preds = [ParticleTable.from_csv(args.out / f"pred_{s.name}.csv") for s in done]
-    # cross-fold threshold: chosen on the other folds' held-out predictions
-    chosen = {}
+    # thresholds for fold k are chosen on the other folds' held-out predictions only
+    classes = [float(c) for c in cfg.classes_nm]
+
+    def pooled_f1(idx, thr: dict[float, float]) -> float:
+        pairs = [(done[j].name, done[j].particles,
+                  filter_by_class_thresholds(preds[j], thr), done[j].pixel_size_nm, None)
+                 for j in idx]
+        return evaluate_many(pairs).to_dict()["pooled"]["all"]["f1"]
+
+    common, per_class = {}, {}
     for i, s in enumerate(done):
         fold = next(f for f in folds if s.name in f)
-        others = [j for j in range(len(done)) if done[j].name not in fold]
+        others = [j for j in range(len(done)) if done[j].name not in fold] or [i]
+        common[s.name] = tune_threshold(
+            lambda t, o=others: pooled_f1(o, {c: t for c in classes}), GRID)[0]
+        per_class[s.name] = tune_class_thresholds(lambda thr, o=others: pooled_f1(o, thr),
+                                                  classes, GRID)[0]
 
-        def f1_at(t, others=others):
-            pairs = [(done[j].name, done[j].particles, preds[j][preds[j].score >= t],
-                      done[j].pixel_size_nm, None) for j in others]
-            return evaluate_many(pairs).to_dict()["pooled"]["all"]["f1"]
+    def report(thr_by_image):
+        return evaluate_many([(s.name, s.particles,
+                               filter_by_class_thresholds(p, thr_by_image[s.name]),
+                               s.pixel_size_nm, None)
+                              for s, p in zip(done, preds, strict=True)]).to_dict()
 
-        chosen[s.name] = tune_threshold(f1_at, GRID)[0] if others else 0.5
-    gan = report(done, preds, chosen)
-
-    def pooled_at(t):
-        return evaluate_many([(s.name, s.particles, p[p.score >= t], s.pixel_size_nm, None)
-                              for s, p in zip(done, preds, strict=True)]
-                             ).to_dict()["pooled"]["all"]["f1"]
-
-    global_t = tune_threshold(pooled_at, GRID)[0]
+    gan_common = report({n: {c: t for c in classes} for n, t in common.items()})
+    gan = report(per_class)
+    everything = list(range(len(done)))
+    final_common = tune_threshold(lambda t: pooled_f1(everything, {c: t for c in classes}),
+                                  GRID)[0]
+    final_per_class = tune_class_thresholds(lambda thr: pooled_f1(everything, thr), classes,
+                                            GRID)[0]
     result = {"settings": vars(args) | {"data": str(args.data), "out": str(args.out)},
-              "fold_minutes": times, "thresholds": chosen,
-              "threshold_all_folds": global_t, "gan": gan}
+              "folds": folds, "fold_minutes": times,
+              "thresholds_common": common,
+              "thresholds_per_class": {n: {f"{c:g}": t for c, t in thr.items()}
+                                       for n, thr in per_class.items()},
+              "threshold_all_folds": final_common,
+              "per_class_all_folds": {f"{c:g}": t for c, t in final_per_class.items()},
+              "gan": gan, "gan_common_threshold": gan_common}
     if args.baseline:
         from golddigger.baseline import detect_log, tune_log
 
@@ -142,8 +161,8 @@ def main(argv=None) -> int:
 
 
 def summary_table(result: dict) -> str:
-    lines = [f"{'method':8} {'image':8} {'F1 6':>6} {'F1 12':>6} {'F1 all':>6} {'loc nm':>6}"]
-    for method in ("gan", "log"):
+    lines = [f"{'method':20} {'image':8} {'F1 6':>6} {'F1 12':>6} {'F1 all':>6} {'loc nm':>6}"]
+    for method in ("gan", "gan_common_threshold", "log"):
         if method not in result:
             continue
         rows = list(result[method]["images"].items()) + [("pooled", result[method]["pooled"])]
@@ -152,7 +171,7 @@ def summary_table(result: dict) -> str:
                 v = sc.get(k, {}).get("f1")
                 return f"{v:6.3f}" if v is not None else "     -"
             loc = sc.get("all", {}).get("loc_error_nm")
-            lines.append(f"{method:8} {name:8} {f('6')} {f('12')} {f('all')} "
+            lines.append(f"{method:20} {name:8} {f('6')} {f('12')} {f('all')} "
                          f"{loc if loc is None else round(loc, 2)!s:>6}")
     return "\n".join(lines)
 

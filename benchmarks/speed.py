@@ -91,8 +91,8 @@ def case_ours(shape, model, threads, repeat) -> dict:
     for _ in range(repeat):
         t0 = time.perf_counter()
         factor = PX / det.pixel_size_nm
-        from golddigger.model.preprocess import normalise_tensor, resample_plane, robust_stats
         from golddigger.model.detector import tiled_forward
+        from golddigger.model.preprocess import normalise_tensor, resample_plane, robust_stats
 
         t = normalise_tensor(resample_plane(img, factor), robust_stats(img))
         t1 = time.perf_counter()

@@ -8,6 +8,7 @@ import hashlib
 
 import numpy as np
 import pytest
+from tests.conftest import REPO
 
 from golddigger.cli.main import main
 from golddigger.evaluate import evaluate_many
@@ -16,7 +17,6 @@ from golddigger.io.images import read_image
 from golddigger.io.rois import read_region
 from golddigger.model.folder import DEFAULT_MODEL, available_models
 from golddigger.particles import ParticleTable
-from tests.conftest import REPO
 
 EX = REPO / "examples"
 pytestmark = pytest.mark.skipif(DEFAULT_MODEL not in available_models(),

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tests.conftest import disc_image
 
 from golddigger.evaluate import evaluate_many
 from golddigger.model.config import ModelConfig
 from golddigger.model.detector import Detector
 from golddigger.train import Sample, TrainConfig, Trainer, prepare_pair, train_model
-from tests.conftest import disc_image
 
 PX = 1.2  # the model's own pixel size: no resampling, fastest
 

@@ -31,9 +31,13 @@ from golddigger.model.preprocess import normalise_tensor, resample_plane, robust
 from golddigger.model.targets import render_targets
 from golddigger.particles import ParticleTable
 
-__all__ = ["TrainConfig", "TrainingPair", "Trainer", "prepare_pair", "tune_threshold"]
+__all__ = ["TrainConfig", "TrainingPair", "Trainer", "prepare_pair", "tune_threshold",
+           "tune_class_thresholds", "filter_by_class_thresholds"]
 
 logger = logging.getLogger(__name__)
+
+#: A class gets its own threshold only if validation holds at least this many of it.
+MIN_PER_CLASS_FOR_TUNING = 15
 
 
 class TrainConfig(BaseModel):
@@ -55,6 +59,9 @@ class TrainConfig(BaseModel):
     scale_jitter: float = Field(0.12, ge=0, lt=0.5)
     n_scales: int = Field(3, ge=1)
     buffer_nm: float = Field(30.0, ge=0)
+    outside: str = Field("candidates", pattern="^(ignore|candidates)$",
+                         description="outside the annotated region: 'ignore' it, or use it "
+                                     "as negatives except around blob-like candidates")
     seed: int = 0
     threads: int | None = None
     checkpoint_every: int = Field(250, ge=1)
@@ -76,12 +83,18 @@ class TrainingPair:
 def prepare_pair(name: str, image: np.ndarray, pixel_size_nm: float, particles: ParticleTable,
                  config: ModelConfig, region: Region | None = None, buffer_nm: float = 30.0,
                  scale_jitter: float = 0.0, n_scales: int = 1, rng: np.random.Generator | None
-                 = None, synthetic: bool = False, jpeg_variant: bool = True) -> TrainingPair:
+                 = None, synthetic: bool = False, jpeg_variant: bool = True,
+                 outside: str = "ignore") -> TrainingPair:
     """Resample, normalise and label one image for training.
 
-    The loss region is ``region`` if given, else the hull of the particles grown by
-    ``buffer_nm`` (the annotators labelled only their region). Particles whose diameter is
-    not one of the model's classes raise a `GoldDiggerError`.
+    The annotated region is ``region`` if given, else the hull of the particles grown by
+    ``buffer_nm`` (the annotators labelled only their region). Outside it, gold may be
+    unlabelled: with ``outside="ignore"`` the loss skips it; with ``"candidates"`` it is
+    used as negative ground truth except for discs around every blob-like spot a lenient
+    LoG finds (`outside_negatives`), so membrane edges, shadows and replica texture
+    everywhere teach the model what is not gold, while possible unlabelled gold is left
+    out. Particles whose diameter is not one of the model's classes raise a
+    `GoldDiggerError`.
     """
     px = validate_pixel_size(pixel_size_nm, name)
     rng = rng or np.random.default_rng(0)
@@ -104,6 +117,10 @@ def prepare_pair(name: str, image: np.ndarray, pixel_size_nm: float, particles: 
             raise GoldDiggerError(f"{name}: no particles and no region: nothing to learn from")
         region = Region.hull_of_points(particles.xy, buffer_nm / px)
     full_mask = region.to_mask(image.shape)
+    if outside == "candidates":
+        full_mask |= outside_negatives(image, px, config.classes_nm)
+    elif outside != "ignore":
+        raise ValueError(f"outside must be 'ignore' or 'candidates', got {outside!r}")
     stats = robust_stats(image)
     if n_scales == 1:
         scales = [1.0]
@@ -124,6 +141,43 @@ def prepare_pair(name: str, image: np.ndarray, pixel_size_nm: float, particles: 
         xys.append(xy)
         masks.append(m)
     return TrainingPair(name, variants, xys, masks, ci, synthetic)
+
+
+def outside_negatives(image: np.ndarray, pixel_size_nm: float, classes_nm: Sequence[float],
+                      threshold: float = 3.0, margin_nm: float = 4.0) -> np.ndarray:
+    """Pixels safe to call "not gold" in an unannotated image: everything except discs
+    (particle radius + ``margin_nm``) around blob-like spots a lenient LoG finds.
+
+    The LoG threshold is far below the tuned one (3 vs about 5 noise units) and its
+    roundness test lenient, so faint or unusual gold is spared; ridges (membrane edges)
+    fail the roundness test and stay negative.
+    """
+    import hashlib
+
+    from skimage.draw import disk
+
+    from golddigger.baseline import LogParams, detect_log
+
+    a = np.ascontiguousarray(image)
+    key = (hashlib.sha1(a.tobytes()).hexdigest(), a.shape, float(pixel_size_nm),
+           tuple(classes_nm), threshold, margin_nm)
+    if key in _NEGATIVES_CACHE:
+        return _NEGATIVES_CACHE[key].copy()
+    params = LogParams(classes=tuple(float(c) for c in classes_nm), threshold=threshold,
+                       overlap=0.5, min_roundness=0.3)
+    blobs = detect_log(np.asarray(image), pixel_size_nm, params)
+    mask = np.ones(np.asarray(image).shape, dtype=bool)
+    for x, y, d, _s, _z in blobs:
+        r = (0.5 * max(d, min(classes_nm)) + margin_nm) / pixel_size_nm
+        rr, cc = disk((y, x), r, shape=mask.shape)
+        mask[rr, cc] = False
+    if len(_NEGATIVES_CACHE) > 64:
+        _NEGATIVES_CACHE.clear()
+    _NEGATIVES_CACHE[key] = mask
+    return mask.copy()
+
+
+_NEGATIVES_CACHE: dict = {}
 
 
 def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
@@ -366,6 +420,36 @@ def tune_threshold(score_fn: Callable[[float], float],
     return t, float(best)
 
 
+def filter_by_class_thresholds(particles: ParticleTable, thresholds: dict[float, float]
+                               ) -> ParticleTable:
+    """Keep particles whose score passes their class's threshold (``{diameter: t}``)."""
+    t = np.array([thresholds.get(float(d), np.inf) for d in particles.diameter_nm])
+    return particles[particles.score >= t]
+
+
+def tune_class_thresholds(score_fn: Callable[[dict[float, float]], float],
+                          classes: Sequence[float],
+                          grid: Sequence[float] = tuple(np.round(np.arange(0.1, 0.91, 0.05), 2)),
+                          rounds: int = 2) -> tuple[dict[float, float], float]:
+    """Per-class thresholds by coordinate ascent on ``score_fn`` (e.g. pooled
+    class-agnostic F1 over *several* images: one class's threshold is never chosen on a
+    handful of its particles alone). Starts from the best common threshold."""
+    common, best = tune_threshold(lambda t: score_fn({float(c): t for c in classes}), grid)
+    current = {float(c): common for c in classes}
+    for _ in range(rounds):
+        changed = False
+        for c in current:
+            def f(t, c=c):
+                return score_fn(current | {c: t})
+
+            t, score = tune_threshold(f, grid)
+            if score > best + 1e-9:
+                current[c], best, changed = t, score, True
+        if not changed:
+            break
+    return current, best
+
+
 @dataclass
 class Sample:
     """An annotated image for training or validation."""
@@ -393,7 +477,8 @@ def train_model(train: Sequence[Sample], config: ModelConfig, tcfg: TrainConfig,
     """
     rng = np.random.default_rng(tcfg.seed)
     pairs = [prepare_pair(s.name, s.image, s.pixel_size_nm, s.particles, config, s.region,
-                          tcfg.buffer_nm, tcfg.scale_jitter, tcfg.n_scales, rng, s.synthetic)
+                          tcfg.buffer_nm, tcfg.scale_jitter, tcfg.n_scales, rng, s.synthetic,
+                          outside="ignore" if s.synthetic else tcfg.outside)
              for s in train]
     trainer = Trainer(config, tcfg, checkpoint)
     if init is not None and trainer.step == 0:
@@ -416,19 +501,28 @@ def train_model(train: Sequence[Sample], config: ModelConfig, tcfg: TrainConfig,
 
         det = Detector(trainer.G, config, thresholds)
         preds = [det.predict(s.image, s.pixel_size_nm, threshold=0.05) for s in val]
-        if threshold is None:
-            def f1_at(t: float) -> float:
-                return pooled_f1(val, [p[p.score >= t] for p in preds], radius_nm,
-                                 tcfg.buffer_nm)["all"]["f1"]
+        classes = [float(c) for c in config.classes_nm]
 
-            t, best = tune_threshold(f1_at)
-            thresholds = {"threshold": t, "source": "validation: best pooled class-agnostic F1"}
-        t = thresholds["threshold"]
+        def f1_at(thr: dict[float, float]) -> float:
+            return pooled_f1(val, [filter_by_class_thresholds(p, thr) for p in preds],
+                             radius_nm, tcfg.buffer_nm)["all"]["f1"]
+
+        if threshold is None:
+            common, _ = tune_threshold(lambda t: f1_at({c: t for c in classes}))
+            thresholds = {"threshold": common,
+                          "source": "validation: best pooled class-agnostic F1"}
+            # per-class thresholds only when validation holds enough of every class
+            n_val = {c: sum(len(s.particles.of_class(c)) for s in val) for c in classes}
+            if all(n >= MIN_PER_CLASS_FOR_TUNING for n in n_val.values()):
+                per, _ = tune_class_thresholds(f1_at, classes)
+                thresholds["per_class"] = {f"{c:g}": t for c, t in per.items()}
+        per = thresholds.get("per_class", {})
+        chosen = {c: float(per.get(f"{c:g}", thresholds["threshold"])) for c in classes}
         metrics["validation"] = {
             "images": [s.name for s in val],
-            "threshold": t,
-            "scores": pooled_f1(val, [p[p.score >= t] for p in preds], radius_nm,
-                                tcfg.buffer_nm),
+            "thresholds": {f"{c:g}": t for c, t in chosen.items()},
+            "scores": pooled_f1(val, [filter_by_class_thresholds(p, chosen) for p in preds],
+                                radius_nm, tcfg.buffer_nm),
         }
     return trainer, thresholds, metrics
 

@@ -181,8 +181,8 @@ def run(args) -> int:
     if not args.quiet:
         v = metrics.get("validation")
         if v:
-            print("validation (threshold {:.2f}): F1 all {:.3f}".format(
-                v["threshold"], v["scores"]["all"]["f1"]))
+            print(f"validation (thresholds {v['thresholds']}): F1 all "
+                  f"{v['scores']['all']['f1']:.3f}")
             print(json.dumps({k: round(x["f1"], 3) for k, x in v["scores"].items()}))
         print(f"model written to {out}/ ({trainer.step} steps, "
               f"{metrics['train_minutes']:.1f} min)")

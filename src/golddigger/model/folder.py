@@ -24,6 +24,7 @@ __all__ = [
     "read_model_folder",
     "resolve_model",
     "sha256_file",
+    "update_model_folder",
     "write_model_folder",
 ]
 
@@ -147,3 +148,13 @@ def read_model_folder(folder: str | Path, verify: bool = True
     except Exception as err:  # unpickling errors have many types
         raise ModelError(f"{folder / 'weights.pt'}: cannot load weights ({err})") from None
     return config, state, thresholds, metrics
+
+
+def update_model_folder(folder: str | Path, *, config: ModelConfig | None = None,
+                        thresholds: dict | None = None, metrics: dict | None = None) -> Path:
+    """Replace a model folder's config, thresholds or metrics (weights unchanged) and
+    rewrite its checksums; e.g. to store thresholds tuned by cross-validation."""
+    old_config, state, old_thr, old_metrics = read_model_folder(folder)
+    return write_model_folder(folder, config or old_config, state,
+                              old_thr if thresholds is None else thresholds,
+                              old_metrics if metrics is None else metrics)

@@ -38,24 +38,27 @@ def find_peaks(prob: np.ndarray, threshold: float, min_distance_px: float,
     labels, n = ndi.label(peaks)
     # a plateau larger than the peak window is a flat area (a constant image, a saturated
     # or padded region), not a particle
-    sizes = np.bincount(labels[peaks], minlength=n + 1)[1:]  # peak pixels only: small
-    kept = np.flatnonzero(sizes <= size * size) + 1
+    # (computed over the peak pixels only: whole-plane arrays here would cost more memory
+    # than the maps themselves; the result equals ndi.center_of_mass(peaks, labels, ...))
+    pr, pc = np.nonzero(peaks)
+    lab = labels[pr, pc]
+    sizes = np.bincount(lab, minlength=n + 1)
+    kept = np.flatnonzero(sizes[1:] <= size * size) + 1
     if kept.size == 0:
         empty = np.empty(0)
         return empty, empty, empty
-    coords = np.array(ndi.center_of_mass(peaks, labels, kept)).reshape(-1, 2)
-    rows = np.rint(coords[:, 0]).astype(int)
-    cols = np.rint(coords[:, 1]).astype(int)
+    rows = np.rint(np.bincount(lab, weights=pr, minlength=n + 1)[kept] / sizes[kept])
+    cols = np.rint(np.bincount(lab, weights=pc, minlength=n + 1)[kept] / sizes[kept])
+    rows, cols = rows.astype(int), cols.astype(int)
     score = prob[rows, cols].astype(np.float64)
     # subpixel: centroid of the map (minus the window minimum) around the peak
     h, w = prob.shape
     k = refine_radius
-    pad = np.pad(prob, k, mode="edge")
     offs = np.arange(-k, k + 1)
     win = np.empty((rows.size, 2 * k + 1, 2 * k + 1), dtype=np.float32)
-    for i, dy in enumerate(offs):
+    for i, dy in enumerate(offs):  # edges repeated (as np.pad "edge"), without a padded copy
         for j, dx in enumerate(offs):
-            win[:, i, j] = pad[rows + k + dy, cols + k + dx]
+            win[:, i, j] = prob[np.clip(rows + dy, 0, h - 1), np.clip(cols + dx, 0, w - 1)]
     win = win - win.min(axis=(1, 2), keepdims=True)
     total = win.sum(axis=(1, 2))
     total[total <= 0] = 1.0
