@@ -32,6 +32,7 @@ from golddigger.cli.main import main
 from golddigger.errors import ImageReadError, ModelError
 from golddigger.io import images as images_mod
 from golddigger.io.images import read_image, write_tiff
+from golddigger.io.regions import Region
 from golddigger.model.config import ModelConfig
 from golddigger.model.detector import Detector
 from golddigger.model.folder import read_model_folder, sha256_file, write_model_folder
@@ -687,6 +688,32 @@ def test_rgb_memmap_to_grey_in_strips(tmp_path, monkeypatch):
     grey = read_image(tmp_path / "rgb.tif").data
     assert grey.dtype == np.uint8 and grey.shape == (40, 50)
     np.testing.assert_array_equal(grey, ref)
+
+
+def test_overlay_of_big_plane_in_bounded_memory(tmp_path):
+    """--overlay on a big memory-mapped plane: reduced in strips, never copied whole as
+    float (a float32 copy of this plane alone would be 256 MB; the code before took
+    1.5 GB). What remains is for the 2048-pixel picture, whatever the plane's size."""
+    from golddigger.overlay import render_overlay
+
+    mm = tifffile.memmap(tmp_path / "big.tif", shape=(8192, 8192), dtype=np.uint8)
+    mm[:] = 150
+    mm[1000:1010, 2000:2010] = 20
+    mm.flush()
+    del mm
+    plane = tifffile.memmap(tmp_path / "big.tif", mode="r")
+    parts = ParticleTable([2005.0], [1005.0], [12.0])
+    region = Region.from_polygon([(100, 100), (8000, 200), (4000, 7900)])
+    tracemalloc.start()
+    try:
+        rgb = render_overlay(plane, parts, PX, region)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert rgb.shape == (2048, 2048, 3)
+    assert peak < 200 * 2**20, peak / 2**20
+    assert (rgb == (255, 255, 0)).all(axis=-1).any()  # the region outline is drawn
+    assert rgb[251, 501].max() < 120  # the dark spot survives the reduction, in place
 
 
 # ---------------------------------------------------------------------------- 4. security

@@ -18,7 +18,7 @@ def _rgb(color: str) -> tuple[int, int, int]:
     return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
 
 
-def _block_mean(plane: np.ndarray, step: int, chunk_px: int = 1 << 24) -> np.ndarray:
+def _block_mean(plane: np.ndarray, step: int, chunk_px: int = 1 << 22) -> np.ndarray:
     """Mean of ``step x step`` blocks (the last partial row/column of blocks dropped) as
     float32, read in strips of rows; ``step`` 1 is a plain float32 copy."""
     if step == 1:
@@ -53,7 +53,7 @@ def render_overlay(plane: np.ndarray, particles: ParticleTable, pixel_size_nm: f
     if f < 1:
         grey = rescale(grey, f, anti_aliasing=True)
     f = f / step  # input pixels -> picture pixels
-    rgb = (np.stack([grey] * 3, axis=-1) * 255).astype(np.uint8)
+    rgb = np.repeat((grey * 255).astype(np.uint8)[..., None], 3, axis=-1)
     if region is not None:
         if f < 1:
             edge = find_boundaries(region.scaled(f).to_mask(grey.shape), mode="inner")
