@@ -65,8 +65,8 @@ if (found > 0) {
 	selectImage(id);
 	if (hadSel) gdRestoreSelection(tmp);
 }
-gdLoadResults(tmp + "results.csv");
 gdAppendSummary(tmp + "summary.csv");
+gdLoadResults(tmp + "results.csv");  // last: saveAs("Results", ...) saves the front table
 gdCleanup(tmp);
 selectImage(id);
 showStatus("Gold Digger: " + found + " particles in " + title + " ("

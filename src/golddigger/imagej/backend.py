@@ -60,6 +60,9 @@ def get_detector(model: str | None = "default"):
     from golddigger.model.folder import resolve_model
 
     name = None if model in (None, "", "default") else str(model)
+    det = _DETECTORS.get(f"name:{name}")
+    if det is not None:
+        return det
     key = str(resolve_model(name).resolve())
     det = _DETECTORS.get(key)
     if det is None:
@@ -67,6 +70,7 @@ def get_detector(model: str | None = "default"):
         det = Detector.from_folder(key)
         logger.info("model %s loaded in %.1f s", key, time.perf_counter() - t0)
         _DETECTORS[key] = det
+    _DETECTORS[f"name:{name}"] = det
     return det
 
 
@@ -217,7 +221,10 @@ def detect_file(path: str | Path, outdir: str | Path, detector, values: Mapping[
         region, region_name = None, "image"
         if region_file is not None:
             try:
-                region = read_region(region_file, image.shape_yx)
+                found = read_region(region_file, image.shape_yx)
+                # as ImageJ's pixel mask, like the other paths (a particle whose centre is
+                # within half a pixel of the outline is in or out as ImageJ says)
+                region = Region.from_mask(found.to_mask(image.shape_yx), name=region_file.name)
                 region_name = region_file.name
             except AnnotationError as err:
                 logger.warning("%s: region file not used (%s); searching the whole image",
@@ -278,7 +285,7 @@ def safe_stem(title: str) -> str:
         if stem.lower().endswith(suffix):
             stem = stem[: -len(suffix)]
             break
-    stem = _STEM_BAD.sub("_", stem).strip("._")
+    stem = _STEM_BAD.sub("_", stem).strip("._-")
     return stem or "image"
 
 

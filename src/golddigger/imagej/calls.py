@@ -106,8 +106,9 @@ def _call_detect(args) -> dict:
     if args.roi:
         # as a mask: ImageJ's own pixels, as the Python-hosted path uses
         found = read_region(args.roi, image.shape_yx)
-        region = backend.Region.from_mask(found.to_mask(image.shape_yx),
-                                          name=found.name or "selection")
+        # the macro's temporary file names are no names for the user
+        name = found.name if found.name not in ("", "region", "selection-keep") else "selection"
+        region = backend.Region.from_mask(found.to_mask(image.shape_yx), name=name)
         region_name = region.name
     area = float(region.to_mask(image.shape_yx).sum()) if region is not None else float(
         np.prod(image.shape_yx))

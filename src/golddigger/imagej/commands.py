@@ -195,6 +195,7 @@ class Session:
                                      "point" if shape == "points" else "oval", det.names,
                                      positions=is_stack)
         unit, unit_nm = convert.calibration_unit(imp)
+        selection = imp.getRoi()  # adding ROIs to the ROI Manager drops it
         if self.headless:
             publish.add_to_overlay(rois, imp)
             stem = backend.safe_stem(str(imp.getTitle()))
@@ -203,9 +204,12 @@ class Session:
                          positions=is_stack)
         else:
             publish.add_to_manager(rois, imp)
-        publish.fill_table(det.results(unit, unit_nm), publish.RESULTS_TITLE,
-                           show=not self.headless)
+        if selection is not None and imp.getRoi() is None:
+            imp.setRoi(selection)
         publish.fill_table(det.summary(), publish.SUMMARY_TITLE, append=True,
+                           show=not self.headless)
+        # the Results table last: it is then the front table, which saveAs("Results") saves
+        publish.fill_table(det.results(unit, unit_nm), publish.RESULTS_TITLE,
                            show=not self.headless)
 
     def _cmd_folder(self, values: Mapping) -> list[backend.FileResult]:

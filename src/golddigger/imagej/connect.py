@@ -288,6 +288,7 @@ def _start_imagej1(jar: Path, heap, headless: bool, plugins_dir) -> Connection:
             jpype.startJVM(jvm, *opts, classpath=[str(jar)], convertStrings=False)
         except OSError as err:
             raise ImageJError(f"cannot start Java ({jvm}): {err}") from None
+        _no_destroy_at_exit()
     try:
         ij = jpype.JClass("ij.IJ")
     except TypeError:
@@ -297,6 +298,15 @@ def _start_imagej1(jar: Path, heap, headless: bool, plugins_dir) -> Connection:
     return Connection("imagej1", str(ij.getVersion()), headless, jar,
                       Path(plugins_dir) if plugins_dir else None, None,
                       time.perf_counter() - t0, opts)
+
+
+def _no_destroy_at_exit() -> None:
+    """Let Python exit without destroying the JVM: destroying it waits for every non-daemon
+    Java thread, and AWT's event threads live as long as any window is displayable, so an
+    ImageJ window left open would keep the process alive forever."""
+    import jpype.config
+
+    jpype.config.destroy_jvm = False
 
 
 def _libjvm(java_home: Path) -> str | None:
@@ -371,6 +381,7 @@ def _start_fiji(fiji: Path, heap, headless: bool) -> Connection:
         raise ImageJError(f"Fiji at {fiji} did not start: {err}") from None
     if not gateway:
         raise ImageJError(f"Fiji at {fiji} did not start (see the log above)")
+    _no_destroy_at_exit()
     if not headless:
         gateway.ui().showUI()
     ij = scyjava.jimport("ij.IJ")

@@ -104,18 +104,37 @@ def wait_until_closed(poll_seconds: float = 0.5) -> None:
         time.sleep(poll_seconds)
 
 
-def close_all() -> None:
-    """Close every image (without asking to save) and every AWT window."""
-    from ij import WindowManager
+def close_all(keep_main_window: bool = True) -> None:
+    """Close every image and window without asking to save anything (images, the Results
+    table and the ROI Manager would otherwise each ask, in a dialog)."""
+    from ij import IJ, ImageJ, WindowManager
+    from ij.measure import ResultsTable
+    from ij.plugin.frame import RoiManager
+    from ij.text import TextWindow
     from java.awt import Window
 
-    for i in range(WindowManager.getImageCount()):
-        imp = WindowManager.getImage(i + 1)
+    for image_id in list(WindowManager.getIDList() or []):
+        imp = WindowManager.getImage(image_id)
         if imp is not None:
             imp.changes = False
-    WindowManager.closeAllWindows()
+            imp.close()
+    rt = ResultsTable.getResultsTable()
+    if rt is not None:
+        rt.reset()
+    rm = RoiManager.getInstance()
+    if rm is not None:
+        rm.reset()
+        rm.close()
+    main = IJ.getInstance()
     for w in Window.getWindows():
-        w.dispose()
+        if keep_main_window and isinstance(w, ImageJ):
+            continue
+        if isinstance(w, TextWindow):
+            w.close(False)
+        if w is main and not keep_main_window:
+            main.quit()
+        else:
+            w.dispose()
 
 
 def run(images=(), fiji=None, ij_jar=None, heap=None, ij_dir=None, macro=None,
@@ -135,8 +154,8 @@ def run(images=(), fiji=None, ij_jar=None, heap=None, ij_dir=None, macro=None,
             raise GoldDiggerError(f"{macro}: no such macro file")
         IJ.runMacroFile(str(macro), macro_arg)
     if batch or running.connection.headless:
-        close_all()
+        close_all(keep_main_window=False)
         return 0
     wait_until_closed()
-    close_all()
+    close_all(keep_main_window=False)
     return 0

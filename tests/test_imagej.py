@@ -1,0 +1,675 @@
+"""The ImageJ bridge for real: ImageJ 1.53t (Debian's ij.jar) under an Xvfb these tests
+start, with the shipped model.
+
+* Python-hosted: one JVM in this process (JPype cannot restart one) with ImageJ's window,
+  the Gold Digger commands installed in a temporary ImageJ folder and served by the
+  command listener; macros draw the membrane and run the commands.
+* Installed: ImageJ started by ``java -jar ij.jar -batch`` in a subprocess, the commands
+  installed by ``golddigger install-fiji``, running the golddigger program.
+
+Skipped when Java, ij.jar, Xvfb or the shipped model are missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from roifile import ROI_TYPE, ImagejRoi
+
+from golddigger.io.annotations import read_particles
+from golddigger.io.images import read_image, write_tiff
+from golddigger.io.regions import Region
+from golddigger.io.rois import CLASS_COLORS, class_groups, read_region, write_roiset
+from golddigger.particles import ParticleTable
+
+pytestmark = pytest.mark.imagej
+
+IJ_JAR = Path(os.environ.get("IJ_JAR", "/usr/share/java/ij.jar"))
+REPO = Path(__file__).resolve().parents[1]
+PX = 0.5587
+POLYGON = [(60, 40), (560, 70), (600, 420), (330, 560), (40, 470)]  # ImageJ coordinates
+TIMEOUT = 150
+
+
+def _need_tools() -> None:
+    for tool in ("java", "Xvfb"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed")
+    if not IJ_JAR.is_file():
+        pytest.skip(f"no ImageJ 1 at {IJ_JAR} (apt-get install imagej, or set IJ_JAR)")
+    pytest.importorskip("jpype")
+
+
+# ---------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def xvfb():
+    """A private X display (windows never reach the user's screen). It must outlive the JVM:
+    Java's AWT ends the process when its X server goes away, so a watchdog stops Xvfb only
+    after this test process has exited."""
+    _need_tools()
+    n = next(n for n in range(91, 300) if not Path(f"/tmp/.X11-unix/X{n}").exists()
+             and not Path(f"/tmp/.X{n}-lock").exists())
+    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1280x1024x24", "-nolisten",
+                             "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        if Path(f"/tmp/.X11-unix/X{n}").exists():
+            break
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.skip("Xvfb did not start")
+    watchdog = ("import os, sys, time\n"
+                "parent, child = int(sys.argv[1]), int(sys.argv[2])\n"
+                "while True:\n"
+                "    try:\n"
+                "        os.kill(parent, 0)\n"
+                "    except OSError:\n"
+                "        break\n"
+                "    time.sleep(0.5)\n"
+                "os.kill(child, 15)\n")
+    subprocess.Popen([sys.executable, "-c", watchdog, str(os.getpid()), str(proc.pid)],
+                     start_new_session=True, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL)
+    old = os.environ.get("DISPLAY")
+    os.environ["DISPLAY"] = f":{n}"
+    yield f":{n}"
+    if old is None:
+        os.environ.pop("DISPLAY", None)
+    else:
+        os.environ["DISPLAY"] = old
+
+
+@pytest.fixture(scope="module")
+def detector():
+    from golddigger.imagej import backend
+
+    try:
+        return backend.get_detector("default")
+    except Exception as err:  # ModelError, missing file, ...
+        pytest.skip(f"no shipped model ({type(err).__name__}: {err}); the ImageJ tests need "
+                    "Detector.from_pretrained()")
+
+
+@pytest.fixture(scope="module")
+def ij_dir(tmp_path_factory):
+    """An ImageJ folder with the commands installed by ``golddigger install-fiji``."""
+    from golddigger.imagej.install import install
+
+    d = tmp_path_factory.mktemp("imagej home")
+    (d / "plugins").mkdir()
+    install(d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def imagej(xvfb, detector, ij_dir):
+    """ImageJ 1 in this process, its window on the private display, the commands served by
+    Python (errors to the log, not dialogs). Timings are in ``running.timings``."""
+    from golddigger.imagej import session
+
+    t0 = time.perf_counter()
+    running = session.start(ij_dir=ij_dir, dialogs=False)
+    if running.connection.headless or running.window is None:
+        pytest.skip("ImageJ started headless (the JVM was started before DISPLAY was set)")
+    running.timings = {"start_s": time.perf_counter() - t0}
+    running.detector = detector
+    yield running
+    session.close_all(keep_main_window=False)
+
+
+@pytest.fixture()
+def ij(imagej):
+    """A clean ImageJ for each test: no images, empty ROI Manager and tables."""
+    from ij import IJ
+    from ij.plugin.frame import RoiManager
+
+    from golddigger.imagej.session import close_all
+
+    close_all()
+    rm = RoiManager.getInstance()
+    if rm is not None:
+        rm.reset()
+    IJ.run("Clear Results")
+    IJ.log("\\Clear")
+    return imagej
+
+
+def _synth(shape=(600, 640), counts=None, seed=3):
+    from golddigger.synth import SynthConfig, generate
+
+    counts = counts or {6: 24, 12: 10, 18: 4}
+    return generate(SynthConfig(shape=shape, counts=counts), seed=seed)
+
+
+def _macro(code: str) -> str:
+    from ij import IJ
+
+    out = IJ.runMacro(code)
+    return "" if out is None else str(out)
+
+
+def _manager_rois(tmp_path: Path, name="rm.zip") -> tuple[list[ImagejRoi], Path]:
+    """The ROI Manager's ROIs as ImageJ saves them (deselect first: with a ROI selected,
+    ImageJ saves only that one)."""
+    from ij.plugin.frame import RoiManager
+
+    rm = RoiManager.getInstance()
+    assert rm is not None and rm.getCount() > 0, "the ROI Manager is empty"
+    rm.deselect()
+    path = tmp_path / name
+    assert rm.runCommand("Save", str(path))
+    with zipfile.ZipFile(path) as zf:
+        return [ImagejRoi.frombytes(zf.read(n)) for n in zf.namelist()], path
+
+
+def _polygon_mask(shape) -> np.ndarray:
+    # ImageJ's own mask of the polygon (pixel centres inside), via the rois module
+    roi = ImagejRoi.frompoints(np.array(POLYGON, dtype=np.int32))
+    roi.roitype = ROI_TYPE.POLYGON
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        roi.tofile(Path(d) / "p.roi")
+        return read_region(Path(d) / "p.roi").to_mask(shape)
+
+
+def _inside(mask: np.ndarray, x, y) -> np.ndarray:
+    return Region.from_mask(mask).contains(x, y)
+
+
+def _same_particles(a: ParticleTable, b: ParticleTable) -> None:
+    """Same particles (any order): positions to 0.01 px (ROIs store float32), classes."""
+    assert len(a) == len(b), (a, b)
+    ka, kb = np.lexsort((a.x, a.y)), np.lexsort((b.x, b.y))
+    assert np.allclose(a.xy[ka], b.xy[kb], atol=0.01)
+    assert np.array_equal(a.diameter_nm[ka], b.diameter_nm[kb])
+
+
+def _match(found: ParticleTable, truth: ParticleTable, tol_px: float) -> int:
+    """Greedy one-to-one matches within ``tol_px`` with the same class."""
+    used = set()
+    n = 0
+    for x, y, d, _, _ in found:
+        dist = np.hypot(truth.x - x, truth.y - y)
+        for j in np.argsort(dist):
+            if dist[j] > tol_px:
+                break
+            if j not in used and abs(truth.diameter_nm[j] - d) < 0.5:
+                used.add(j)
+                n += 1
+                break
+    return n
+
+
+# ---------------------------------------------------------------------------- Python-hosted
+def test_detect_gold_from_the_menu_command(ij, tmp_path):
+    from ij.measure import ResultsTable
+
+    from golddigger.imagej import convert
+
+    r = _synth()
+    imp = convert.array_to_imageplus("synapse 1.tif", r.image, r.pixel_size_nm)
+    imp.show()
+    xs = ",".join(f"{x},{y}" for x, y in POLYGON)
+    t0 = time.perf_counter()
+    out = _macro(f'makePolygon({xs}); run("Detect Gold", ""); '
+                 'return "" + roiManager("count") + " " + nResults + " " + selectionType();')
+    ij.timings["first_detect_s"] = time.perf_counter() - t0
+    n_rm, n_results, sel = (int(v) for v in out.split())
+    assert ij.session.history[-1]["command"] == "Detect Gold"  # served by Python
+    assert sel == 2, "the membrane selection must stay on the image"
+
+    rois, zpath = _manager_rois(tmp_path)
+    found = read_particles(zpath, PX)
+    assert len(found) == n_rm == n_results == len(rois)
+    mask = _polygon_mask(r.image.shape)
+    assert _inside(mask, found.x, found.y).all(), "a particle outside the polygon"
+    # exactly what the detector finds in that region: the bridge adds and loses nothing
+    direct = ij.detector.predict(r.image, pixel_size_nm=PX, region=Region.from_mask(mask))
+    _same_particles(found, direct)
+    # and the known particles are found (the count is checked against the truth below)
+    truth = r.particles[_inside(mask, r.particles.x, r.particles.y)]
+    assert _match(found, truth, tol_px=4) >= 0.8 * len(truth), (found, truth)
+    assert len(found) <= 3 * len(truth), (found, truth)
+
+    groups = class_groups(found.classes)
+    for roi, (_x, _y, d, _score, _s) in zip(rois, found, strict=True):
+        assert roi.name.startswith(f"gold-{d:g}nm-")
+        assert roi.group == groups[d]
+        assert "#{:02X}{:02X}{:02X}".format(*roi.stroke_color[1:]) == CLASS_COLORS[d]
+        assert float(roi.properties["score"]) > 0 and float(roi.properties["diameter_nm"]) == d
+
+    rt = ResultsTable.getResultsTable()
+    names = [str(rt.getStringValue("Name", i)) for i in range(rt.size())]
+    assert names == [roi.name for roi in rois]
+    x_px = np.array([rt.getValue("X_px", i) for i in range(rt.size())])
+    x_cal = np.array([rt.getValue("X", i) for i in range(rt.size())])
+    assert np.allclose(x_cal, x_px * PX, rtol=1e-4)  # the image is calibrated in nm
+    assert np.allclose(x_px, found.x, atol=0.01)
+
+    summary = ResultsTable.getResultsTable("Gold Digger Summary")
+    assert summary is not None and summary.size() >= 1
+    last = summary.size() - 1
+    assert summary.getValue("Count", last) == len(found)
+    for d in found.classes:
+        assert summary.getValue(f"Count_{d:g}nm", last) == len(found.of_class(d))
+    area_um2 = mask.sum() * (PX / 1000) ** 2
+    assert summary.getValue("Area_um2", last) == pytest.approx(area_um2, rel=1e-3)
+    assert summary.getValue("Density_per_um2", last) == pytest.approx(
+        len(found) / area_um2, rel=1e-3)
+
+    t0 = time.perf_counter()
+    _macro('run("Detect Gold", "threshold=0.9 classes=12 shape=points region=image");')
+    ij.timings["later_detect_s"] = time.perf_counter() - t0
+    rois2, _ = _manager_rois(tmp_path, "rm2.zip")
+    new = rois2[len(rois):]
+    assert all(roi.roitype == 10 and "-12nm-" in roi.name for roi in new)  # points, 12 nm
+
+
+@pytest.mark.xfail(strict=False, reason="fril-gold-v1 (trained on the 6 real images only) "
+                   "reports 2-3x the true count on synthetic images; the bridge itself "
+                   "returns exactly Detector.predict's particles (tested above)")
+def test_detect_gold_count_is_close_to_the_truth(ij, tmp_path):
+    from golddigger.imagej import convert
+
+    r = _synth(seed=5)
+    convert.array_to_imageplus("count me.tif", r.image, PX).show()
+    xs = ",".join(f"{x},{y}" for x, y in POLYGON)
+    _macro(f'makePolygon({xs}); run("Detect Gold", "");')
+    _, zpath = _manager_rois(tmp_path)
+    found = read_particles(zpath, PX)
+    mask = _polygon_mask(r.image.shape)
+    truth = r.particles[_inside(mask, r.particles.x, r.particles.y)]
+    assert abs(len(found) - len(truth)) <= max(3, 0.2 * len(truth)), (found, truth)
+
+
+def test_whole_stack_and_current_slice_positions(ij, tmp_path):
+    from golddigger.imagej import convert
+
+    planes = [_synth((400, 420), {6: 6, 12: 3}, seed=s).image for s in (11, 12, 13)]
+    imp = convert.array_to_imageplus("stack.tif", np.stack(planes), PX)
+    imp.show()
+    _macro('setSlice(2); run("Detect Gold", "whole_stack");')
+    rois, zpath = _manager_rois(tmp_path)
+    found = read_particles(zpath, PX)
+    assert {r.position for r in rois} == {1, 2, 3}
+    assert all(r.position == s + 1 for r, s in zip(rois, found.slice, strict=True))
+    n_whole = len(rois)
+    _macro('setSlice(3); run("Detect Gold", "");')
+    rois, _ = _manager_rois(tmp_path, "rm2.zip")
+    assert len(rois) > n_whole and {r.position for r in rois[n_whole:]} == {3}
+
+
+def test_menu_click_shows_a_dialog_that_the_recorder_records(ij):
+    """A real menu click: the command runs on a new thread and shows its dialog; OK runs
+    it, and the macro recorder writes the run("Detect Gold", ...) line."""
+    from ij import IJ, Menus
+    from ij.gui import GenericDialog
+    from ij.plugin.frame import Recorder
+    from java.awt import Window
+    from java.awt.event import ActionEvent
+
+    from golddigger.imagej import convert
+
+    r = _synth((400, 420), {6: 8, 12: 3}, seed=21)
+    convert.array_to_imageplus("clicked.tif", r.image, PX).show()
+    IJ.run("Record...")
+    ij.session.dialogs = True
+    try:
+        item = _menu_item(Menus.getMenuBar(), ["Plugins", "Gold Digger", "Detect Gold"])
+        assert item is not None, "Plugins > Gold Digger > Detect Gold is missing"
+        ij.window.actionPerformed(ActionEvent(item, ActionEvent.ACTION_PERFORMED,
+                                              "Detect Gold"))
+        dialog = None
+        for _ in range(200):
+            dialog = next((w for w in Window.getWindows() if isinstance(w, GenericDialog)
+                           and w.isVisible()), None)
+            if dialog is not None:
+                break
+            time.sleep(0.05)
+        assert dialog is not None and "Detect Gold" in str(dialog.getTitle())
+        ok = dialog.getButtons()[0]
+        dialog.actionPerformed(ActionEvent(ok, ActionEvent.ACTION_PERFORMED, "OK"))
+        for _ in range(600):
+            if ij.session.history and ij.session.history[-1]["command"] == "Detect Gold":
+                break
+            time.sleep(0.05)
+        text = str(Recorder.getInstance().getText())
+    finally:
+        ij.session.dialogs = False
+        rec = Recorder.getInstance()
+        if rec is not None:
+            rec.close()
+    assert 'run("Detect Gold", "model=default threshold=0 classes=all shape=ovals' in text
+
+
+def _menu_item(bar, path):
+    from java.awt import Menu
+
+    items = [bar.getMenu(i) for i in range(bar.getMenuCount())]
+    for label in path:
+        match = next((m for m in items if str(m.getLabel()) == label), None)
+        if match is None:
+            return None
+        if label == path[-1]:
+            return match
+        items = [match.getItem(i) for i in range(match.getItemCount())] if isinstance(
+            match, Menu) else []
+    return None
+
+
+def test_add_to_training_set_round_trips(ij, tmp_path):
+    """Detections corrected by the user (one deleted, one point added) become a training
+    pair that golddigger train reads back with the same points and classes."""
+    from golddigger.imagej import convert
+
+    r = _synth((420, 440), {6: 10, 12: 4}, seed=5)
+    convert.array_to_imageplus("to train.tif", r.image, PX).show()
+    folder = tmp_path / "training set"
+    _macro('run("Detect Gold", "region=image"); roiManager("select", 0); '
+           'roiManager("delete"); makePoint(123, 234); roiManager("add"); run("Select None");'
+           f'run("Add to Training Set", "folder=[{folder}] default_class=12");')
+    rois, _ = _manager_rois(tmp_path)
+    pair = read_particles(folder / "to_train.csv")
+    assert ParticleTable.from_csv(folder / "to_train.csv") == pair
+    dets = [r for r in rois if r.name.startswith("gold-")]
+    assert len(pair) == len(dets) + 1
+    added = pair[(np.abs(pair.x - 123) < 0.01) & (np.abs(pair.y - 234) < 0.01)]
+    assert len(added) == 1 and added.diameter_nm[0] == 12.0
+    img = read_image(folder / "to_train.tif")
+    assert np.array_equal(img.data, r.image) and img.pixel_size_nm == pytest.approx(PX)
+
+
+def test_analyze_gold_distribution(ij):
+    from ij.measure import ResultsTable
+
+    from golddigger.imagej import convert
+
+    r = _synth((500, 520), {6: 20, 12: 6}, seed=8)
+    convert.array_to_imageplus("analyse me.tif", r.image, PX).show()
+    xs = ",".join(f"{x},{y}" for x, y in POLYGON)
+    _macro(f'makePolygon({xs}); run("Detect Gold", ""); '
+           'run("Analyze Gold Distribution", "simulations=9");')
+    assert ij.session.history[-1]["command"] == "Analyze Gold Distribution"
+    summary = ResultsTable.getResultsTable("Gold Digger Analysis")
+    assert summary is not None
+    classes = [str(summary.getStringValue("class", i)) for i in range(summary.size())]
+    assert "all" in classes
+    n_all = summary.getValue("n", classes.index("all"))
+    assert n_all == ResultsTable.getResultsTable().size()
+    assert ResultsTable.getResultsTable("Gold Digger Randomness") is not None
+
+
+def test_image_types_and_calibration(ij):
+    from ij import IJ
+
+    from golddigger.imagej import convert
+
+    rng = np.random.default_rng(0)
+    for data in (rng.integers(0, 255, (30, 40), dtype=np.uint8),
+                 rng.integers(0, 65535, (30, 40), dtype=np.uint16),
+                 rng.random((30, 40), dtype=np.float32),
+                 rng.integers(0, 255, (3, 30, 40), dtype=np.uint8)):
+        imp = convert.array_to_imageplus("t", data, 1.5)
+        assert np.array_equal(convert.imageplus_to_array(imp), data)
+        assert convert.pixel_size_nm(imp) == pytest.approx(1.5)
+    rgb = IJ.createImage("rgb", "RGB white", 20, 10, 1)
+    rgb.getProcessor().setColor(java_color(255, 0, 0))
+    rgb.getProcessor().fill()
+    assert np.all(convert.imageplus_to_array(rgb) == round(0.299 * 255))
+    imp = convert.array_to_imageplus("cal", np.zeros((5, 5), np.uint8))
+    assert convert.pixel_size_nm(imp) is None
+    cal = imp.getCalibration()
+    for unit, width, nm in (("micron", 0.0005587, PX), ("\u00b5m", 0.001, 1.0),
+                            ("um", 0.002, 2.0), ("nm", 0.9, 0.9), ("pixel", 1.0, None)):
+        cal.setUnit(unit)
+        cal.pixelWidth = cal.pixelHeight = width
+        got = convert.pixel_size_nm(imp)
+        assert (got is None) if nm is None else got == pytest.approx(nm), unit
+
+
+def java_color(r, g, b):
+    from java.awt import Color
+
+    return Color(r, g, b)
+
+
+def test_roi_regions_equal_the_rois_module(ij, tmp_path):
+    """Every kind of area ROI: ImageJ's own fill (Python-hosted path) and
+    golddigger.io.rois.read_region of the saved .roi (installed path) give the same pixels."""
+    from ij.gui import OvalRoi, PolygonRoi, Roi, ShapeRoi
+    from ij.io import RoiEncoder
+
+    from golddigger.imagej import convert
+
+    w, h = 120, 90
+    ring = ShapeRoi(Roi(10, 10, 80, 60)).xor(ShapeRoi(OvalRoi(30.5, 25.2, 30, 20)))
+    rois = {
+        "rectangle": Roi(5.5, 7.25, 50.3, 30.6),
+        "oval": OvalRoi(20.3, 10.7, 61.1, 45.4),
+        "polygon": PolygonRoi([3.2, 100.7, 60.1, 20.4], [4.6, 10.3, 80.9, 70.2], 4,
+                              Roi.POLYGON),
+        "freehand": PolygonRoi([10, 50, 90, 70, 30], [10, 5, 40, 85, 60], 5, Roi.FREEROI),
+        "composite": ring,
+    }
+    for kind, roi in rois.items():
+        mine = convert.rois_to_region([roi], w, h).mask
+        path = tmp_path / f"{kind}.roi"
+        RoiEncoder.save(roi, str(path))
+        theirs = read_region(path).to_mask((h, w))
+        assert mine.any(), kind
+        assert np.array_equal(mine, theirs), f"{kind}: {np.sum(mine != theirs)} pixels differ"
+    assert convert.rois_to_region([PolygonRoi([1.0, 5.0], [1.0, 5.0], 2, Roi.POLYLINE)], w,
+                                  h) is None
+
+
+def test_published_rois_equal_write_roiset(ij, tmp_path):
+    """The ROIs the Python-hosted path makes are those golddigger.io.rois writes (what the
+    installed path loads): names, shapes, positions, colours, groups, properties."""
+    from ij.plugin.frame import RoiManager
+
+    from golddigger.imagej import publish
+
+    t = ParticleTable([10.0, 20.5, 30.25], [40.0, 50.5, 60.75], [6, 12, 18], [0.9, 0.8, 0.7],
+                      [0, 1, 2])
+    rm = RoiManager.getRoiManager()
+    for shape in ("oval", "point"):
+        rm.reset()
+        for roi in publish.particle_rois(t, PX, shape, positions=True):
+            rm.addRoi(roi)
+        mine, _ = _manager_rois(tmp_path, f"mine_{shape}.zip")
+        write_roiset(tmp_path / f"theirs_{shape}.zip", t, PX, shape=shape, positions=True)
+        with zipfile.ZipFile(tmp_path / f"theirs_{shape}.zip") as zf:
+            theirs = [ImagejRoi.frombytes(zf.read(n)) for n in zf.namelist()]
+        for a, b in zip(mine, theirs, strict=True):
+            assert (a.name, a.roitype, a.position, a.group) == (b.name, b.roitype, b.position,
+                                                                b.group)
+            assert a.stroke_color == b.stroke_color
+            assert a.properties == b.properties
+            assert np.allclose(a.coordinates(), b.coordinates(), atol=1e-3)
+        a = read_particles(tmp_path / f"mine_{shape}.zip", PX)
+        b = read_particles(tmp_path / f"theirs_{shape}.zip", PX)
+        assert np.allclose(a.xy, b.xy, atol=1e-4) and np.allclose(a.xy, t.xy, atol=1e-4)
+        assert np.array_equal(a.diameter_nm, b.diameter_nm) and np.array_equal(a.slice, t.slice)
+
+
+def test_screenshot(ij, tmp_path):
+    """ImageJ with a micrograph, its membrane outline and the detections in the ROI Manager
+    (GOLDDIGGER_UPDATE_SCREENSHOT=1 writes docs/imagej_screenshot.png)."""
+    if shutil.which("import") is None:
+        pytest.skip("imagemagick's import is not installed")
+    from ij.plugin.frame import RoiManager
+
+    from golddigger.imagej import convert
+
+    r = _synth((600, 640), {6: 24, 12: 10, 18: 4}, seed=3)
+    imp = convert.array_to_imageplus("synapse 1.tif", r.image, PX)
+    imp.show()
+    xs = ",".join(f"{x},{y}" for x, y in POLYGON)
+    _macro(f'makePolygon({xs}); run("Detect Gold", "");')
+    win, rm = imp.getWindow(), RoiManager.getInstance()
+    ij.window.setLocation(0, 0)
+    win.setLocation(0, 110)
+    rm.setLocation(700, 110)
+    time.sleep(1.0)
+    shot = tmp_path / "imagej_screenshot.png"
+    subprocess.run(["import", "-window", "root", "-crop", "1000x820+0+0", str(shot)],
+                   check=True, timeout=30, env={**os.environ})
+    from PIL import Image
+
+    with Image.open(shot) as im:
+        a = np.asarray(im.convert("L"))
+    assert a.shape == (820, 1000) and a.std() > 20
+    if os.environ.get("GOLDDIGGER_UPDATE_SCREENSHOT"):
+        shutil.copyfile(shot, REPO / "docs" / "imagej_screenshot.png")
+
+
+# ---------------------------------------------------------------------------- installed
+BATCH_MACRO = r"""
+// Gold Digger's installed commands in plain ImageJ 1, as a user's batch macro runs them.
+out = getArgument();
+// In batch mode each macro has its own hidden ROI Manager unless the window is open.
+setBatchMode(false); run("ROI Manager..."); setBatchMode(true);
+weird = out + "in" + fromCharCode(252) + " 'q' \"dq\"; $(touch pwned) dir" + File.separator;
+
+open(out + "synapse 1.tif");
+makePolygon(@POLYGON@);
+t = getTime();
+run("Detect Gold", "");
+print("DETECT_MS=" + (getTime() - t));
+print("N_ROIS=" + roiManager("count") + " N_RESULTS=" + nResults + " SEL=" + selectionType());
+saveAs("Results", out + "results.csv");
+roiManager("Deselect");
+roiManager("Save", out + "image_rois.zip");
+roiManager("Reset");
+close("*");
+
+open(out + "stack.tif");
+setSlice(2);
+run("Detect Gold", "whole_stack");
+print("STACK_ROIS=" + roiManager("count"));
+roiManager("Deselect");
+roiManager("Save", out + "stack_rois.zip");
+roiManager("Reset");
+close("*");
+
+open(out + "synapse 1.tif");
+run("Detect Gold", "region=image threshold=0.3");
+roiManager("select", 0);
+roiManager("delete");
+makePoint(123, 234);
+roiManager("add");
+run("Select None");
+run("Add to Training Set", "folder=[" + weird + "train] default_class=12 name=[trained]");
+roiManager("Deselect");
+roiManager("Save", out + "train_rois.zip");
+t = getTime();
+run("Analyze Gold Distribution", "simulations=9 region=hull");
+print("ANALYZE_MS=" + (getTime() - t));
+print("ANALYSIS_ROWS=" + Table.size("Gold Digger Analysis"));
+close("*");
+roiManager("Reset");
+
+t = getTime();
+run("Detect Gold in Folder", "input=[" + weird + "] output=[" + out + "folder results]");
+print("FOLDER_MS=" + (getTime() - t));
+print("SUMMARY_ROWS=" + Table.size("Gold Digger Summary"));
+print("DONE");
+run("Quit");
+"""
+
+
+def test_installed_commands_in_plain_imagej(xvfb, detector, ij_dir, tmp_path):
+    """``golddigger install-fiji`` into an ImageJ folder, then ImageJ 1 started by its own
+    launcher line (``java -jar ij.jar -batch``): a batch macro runs the commands on an
+    image and a 3-slice stack, with file names full of spaces, quotes, semicolons and
+    non-ASCII letters."""
+    r = _synth()
+    write_tiff(tmp_path / "synapse 1.tif", r.image, PX)
+    planes = [_synth((400, 420), {6: 6, 12: 3}, seed=s).image for s in (11, 12, 13)]
+    write_tiff(tmp_path / "stack.tif", np.stack(planes), PX)
+    weird = tmp_path / "in\u00fc 'q' \"dq\"; $(touch pwned) dir"
+    weird.mkdir()
+    shutil.copyfile(tmp_path / "synapse 1.tif", weird / "synapse 1.tif")
+    shutil.copyfile(tmp_path / "stack.tif", weird / "stack.tif")
+    region = ImagejRoi.frompoints(np.array(POLYGON, dtype=np.int32))
+    region.roitype = ROI_TYPE.POLYGON
+    region.tofile(weird / "synapse 1_region.roi")
+
+    macro = tmp_path / "batch.ijm"
+    macro.write_text(BATCH_MACRO.replace("@POLYGON@", ",".join(f"{x},{y}" for x, y in POLYGON)),
+                     encoding="ascii")
+    cmd = [shutil.which("java"), f"-Dplugins.dir={ij_dir}", "-jar", str(IJ_JAR), "-ijpath",
+           str(ij_dir), "-batch", str(macro), str(tmp_path) + os.sep]
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT,
+                              env={**os.environ, "DISPLAY": xvfb}, cwd=tmp_path)
+    except subprocess.TimeoutExpired as err:
+        shot = tmp_path / "timeout.png"
+        subprocess.run(["import", "-window", "root", str(shot)], env={**os.environ,
+                                                                      "DISPLAY": xvfb})
+        pytest.fail(f"ImageJ did not finish in {TIMEOUT} s (a dialog? see {shot}): "
+                    f"{err.stdout}")
+    seconds = time.perf_counter() - t0
+    out = proc.stdout
+    print(out, proc.stderr, file=sys.stderr)
+    assert "DONE" in out, out + proc.stderr
+    values = dict(tok.split("=", 1) for line in out.splitlines() for tok in line.split()
+                  if "=" in tok and tok.split("=", 1)[0].isupper())
+    print(f"installed path: {seconds:.1f} s in all; detect {values['DETECT_MS']} ms, "
+          f"analyze {values['ANALYZE_MS']} ms, folder {values['FOLDER_MS']} ms",
+          file=sys.stderr)
+
+    # the image: the same particles as the Python-hosted path and Detector.predict find
+    found = read_particles(tmp_path / "image_rois.zip", PX)
+    assert int(values["N_ROIS"]) == int(values["N_RESULTS"]) == len(found) > 0
+    assert values["SEL"] == "2"
+    mask = _polygon_mask(r.image.shape)
+    direct = detector.predict(r.image, pixel_size_nm=PX, region=Region.from_mask(mask))
+    _same_particles(found, direct)
+    results = (tmp_path / "results.csv").read_text().splitlines()
+    assert len(results) == len(found) + 1 and "X_px" in results[0]
+
+    # the stack: every slice, with positions
+    stack = read_particles(tmp_path / "stack_rois.zip", PX)
+    assert set(stack.slice) == {0, 1, 2} and int(values["STACK_ROIS"]) == len(stack)
+    with zipfile.ZipFile(tmp_path / "stack_rois.zip") as zf:
+        positions = {ImagejRoi.frombytes(zf.read(n)).position for n in zf.namelist()}
+    assert positions == {1, 2, 3}
+
+    # the training pair, in a folder whose name is full of shell syntax
+    pair_csv = weird / "train" / "trained.csv"
+    pair = read_particles(pair_csv)
+    assert pair == ParticleTable.from_csv(pair_csv)
+    added = pair[(np.abs(pair.x - 123) < 0.01) & (np.abs(pair.y - 234) < 0.01)]
+    assert len(added) == 1 and added.diameter_nm[0] == 12.0
+    with zipfile.ZipFile(tmp_path / "train_rois.zip") as zf:
+        n_manager = len(zf.namelist())
+    assert len(pair) == n_manager
+    assert read_image(weird / "train" / "trained.tif").pixel_size_nm == pytest.approx(PX)
+    assert int(values["ANALYSIS_ROWS"]) >= 2
+
+    # the folder: per-image outputs, the membrane ROI beside synapse 1 used
+    res = tmp_path / "folder results"
+    for stem in ("synapse 1", "stack"):
+        for suffix in (".csv", "_RoiSet.zip", "_summary.csv"):
+            assert (res / f"{stem}{suffix}").is_file(), stem + suffix
+    in_folder = ParticleTable.from_csv(res / "synapse 1.csv")
+    assert len(in_folder) == len(found)
+    assert set(ParticleTable.from_csv(res / "stack.csv").slice) == {0, 1, 2}
+    summary = (res / "summary.csv").read_text().splitlines()
+    assert len(summary) == 1 + 1 + 3
+    assert [row.split(",")[2] for row in summary[1:]] == ["image"] * 3 + [
+        "synapse 1_region.roi"]
+    assert int(values["SUMMARY_ROWS"]) == 4
+    # no command injection anywhere
+    assert not list(tmp_path.rglob("pwned")) and not (ij_dir / "pwned").exists()

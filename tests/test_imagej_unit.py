@@ -1,0 +1,440 @@
+"""The ImageJ bridge without Java: options, tables, the installer's macros, start-up
+planning (Fiji offline), the training-pair backend and ``golddigger imagej --call``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from roifile import ROI_TYPE, ImagejRoi
+
+from golddigger.cli.main import main
+from golddigger.errors import AnnotationError, GoldDiggerError
+from golddigger.imagej import backend, connect, install, tables
+from golddigger.imagej.options import (
+    ANALYZE_FIELDS,
+    COMMANDS,
+    DETECT_FIELDS,
+    FOLDER_FIELDS,
+    TRAINING_FIELDS,
+    Field,
+    format_options,
+    parse_classes,
+    parse_options,
+)
+from golddigger.io.annotations import read_particles
+from golddigger.io.images import read_image
+from golddigger.io.rois import CLASS_COLORS, write_roiset
+from golddigger.particles import ParticleTable
+
+PX = 0.5587
+
+
+# ---------------------------------------------------------------------------- options
+def test_empty_options_give_the_defaults():
+    v = parse_options("", DETECT_FIELDS)
+    assert v == {"model": "default", "threshold": 0.0, "classes": "all", "shape": "ovals",
+                 "region": "selection", "pixel_size": 0.0, "whole_stack": False}
+
+
+def test_options_in_imagej_syntax():
+    v = parse_options("threshold=0.4 classes=[6, 12] shape=Points whole_stack "
+                      "model=[/my models/m 1]", DETECT_FIELDS)
+    assert v["threshold"] == 0.4
+    assert v["classes"] == "6, 12" and parse_classes(v["classes"]) == [6.0, 12.0]
+    assert v["shape"] == "points"  # choices match case-insensitively, as ImageJ's
+    assert v["whole_stack"] is True
+    assert v["model"] == "/my models/m 1"
+
+
+def test_bad_option_values_are_refused():
+    with pytest.raises(GoldDiggerError, match="not a number"):
+        parse_options("threshold=abc", DETECT_FIELDS)
+    with pytest.raises(GoldDiggerError, match="not one of"):
+        parse_options("shape=squares", DETECT_FIELDS)
+    with pytest.raises(GoldDiggerError, match="classes"):
+        parse_classes("six")
+
+
+def test_unknown_option_is_warned_about(caplog):
+    with caplog.at_level(logging.WARNING):
+        parse_options("treshold=0.3", DETECT_FIELDS, "Detect Gold")
+    assert "treshold" in caplog.text
+
+
+@pytest.mark.parametrize("fields", [DETECT_FIELDS, FOLDER_FIELDS, TRAINING_FIELDS,
+                                    ANALYZE_FIELDS])
+def test_format_then_parse_round_trips(fields):
+    values = parse_options("", fields)
+    for f in fields:
+        if f.kind == "checkbox":
+            values[f.key] = True
+        elif f.kind == "number":
+            values[f.key] = 0.25
+        elif f.kind in ("string", "directory"):
+            values[f.key] = "/a path/with spaces"
+        else:
+            values[f.key] = f.choices[-1]
+    assert parse_options(format_options(values, fields), fields) == values
+
+
+def test_labels_start_with_their_macro_key():
+    with pytest.raises(ValueError, match="must start with its key"):
+        Field("pixel_size", "Pixel size", "number", 0.0)
+    for _, fields in COMMANDS.values():
+        for f in fields:
+            assert f.label.split(" ")[0].lower() == f.key
+            assert re.fullmatch(r"[a-z_]+", f.key)
+
+
+def test_analysis_default_simulations_match_the_analysis_package():
+    from golddigger.analysis.randomness import DEFAULT_N_SIM
+
+    assert parse_options("", ANALYZE_FIELDS)["simulations"] == DEFAULT_N_SIM
+
+
+# ---------------------------------------------------------------------------- tables
+def _table():
+    return ParticleTable([10.0, 20.0, 30.0, 40.0], [5.0, 6.0, 7.0, 8.0], [6, 12, 6, 18],
+                         [0.9, 0.8, 0.7, 0.6], [0, 0, 1, 1])
+
+
+def test_results_rows_in_calibrated_units_and_pixels():
+    rows = tables.results_rows(_table(), PX, "µm", 1000.0, region="membrane")
+    assert [r["Name"] for r in rows] == ["gold-6nm-0001", "gold-12nm-0002", "gold-6nm-0003",
+                                         "gold-18nm-0004"]
+    assert rows[1]["X"] == pytest.approx(20 * PX / 1000) and rows[1]["X_px"] == 20.0
+    assert rows[2]["Slice"] == 2 and rows[3]["Class"] == "18 nm"
+    assert {r["Region"] for r in rows} == {"membrane"}
+    assert list(rows[0]) == list(tables.RESULTS_COLUMNS)
+
+
+def test_summary_rows_per_slice_with_density():
+    rows = tables.summary_rows(_table(), (6, 12, 18), PX, area_px=1e6, slices=[0, 1],
+                               image="a.tif", region="image")
+    area = 1e6 * (PX / 1000) ** 2
+    assert [r["Slice"] for r in rows] == [1, 2]
+    assert rows[0]["Count"] == 2 and rows[0]["Count_6nm"] == 1 and rows[0]["Count_18nm"] == 0
+    assert rows[1]["Count_18nm"] == 1
+    assert rows[0]["Area_um2"] == pytest.approx(area, rel=1e-5)
+    assert rows[0]["Density_per_um2"] == pytest.approx(2 / area, rel=1e-3)
+
+
+def test_roi_names_are_those_write_roiset_gives(tmp_path):
+    t = ParticleTable(np.arange(12.0), np.arange(12.0), [6.0] * 11 + [12.0])
+    write_roiset(tmp_path / "r.zip", t, PX)
+    with zipfile.ZipFile(tmp_path / "r.zip") as zf:
+        names = [ImagejRoi.frombytes(zf.read(n)).name for n in zf.namelist()]
+    assert names == tables.roi_names(t)
+
+
+def test_plain_csv_has_no_commas_inside_cells(tmp_path):
+    text = tables.rows_to_csv([{"Image": 'a, "b"', "N": 1}], plain=True)
+    assert text.splitlines()[1] == "a; 'b',1"
+
+
+# ---------------------------------------------------------------------------- installer
+def test_macro_strings_escape_and_stay_ascii():
+    assert install.macro_string('a"b\\c') == '"a\\"b\\\\c"'
+    assert install.macro_string("/home/zoë/x") == '"/home/zo" + fromCharCode(235) + "/x"'
+    assert install.macro_string("😀") == "fromCharCode(55357, 56832)"
+    assert install.macro_string("") == '""'
+
+
+def test_rendered_command_calls_the_program_without_a_shell():
+    src = install.scripts_dir()
+    common = (src / "golddigger-common.ijm").read_text()
+    text = install.render_command("Detect Gold", (src / "Detect_Gold.ijm").read_text(), common,
+                                  ["/opt/my env/bin/golddigger"])
+    assert "//@GENERATED@" not in text
+    assert 'exec("/opt/my env/bin/golddigger", "imagej", "--call=" + what' in text
+    assert "sh -c" not in text and "bash" not in text
+    # the dialog is built from the option fields: every label, every key
+    for f in DETECT_FIELDS:
+        assert install.macro_string(f.label) in text
+        assert f'"{f.key}=' in text or f'"{f.key} "' in text
+    # class colours of golddigger.io.rois
+    for colour in CLASS_COLORS.values():
+        assert colour in text
+
+
+def test_install_and_uninstall(tmp_path):
+    target = tmp_path / "Fiji.app"
+    (target / "plugins").mkdir(parents=True)
+    done = install.install(target, argv=[sys.executable, "-m", "golddigger.cli.main"])
+    names = sorted(p.name for p in done.files)
+    assert names == ["Add_to_Training_Set.ijm", "Analyze_Gold_Distribution.ijm",
+                     "Detect_Gold.ijm", "Detect_Gold_in_Folder.ijm"]
+    assert done.folder == target / "plugins" / "Gold Digger"
+    for p in done.files:
+        p.read_bytes().decode("ascii")  # ImageJ reads macros in the platform charset
+    assert install.uninstall(target) and not done.folder.exists()
+
+
+def test_install_refuses_a_folder_that_is_not_imagej(tmp_path):
+    with pytest.raises(GoldDiggerError, match="not a folder"):
+        install.install(tmp_path / "missing")
+    (tmp_path / "docs").mkdir()
+    with pytest.raises(GoldDiggerError, match="does not look like"):
+        install.install(tmp_path / "docs")
+
+
+def test_install_fiji_command_line(tmp_path, capsys):
+    (tmp_path / "ij" / "plugins").mkdir(parents=True)
+    assert main(["install-fiji", str(tmp_path / "ij")]) == 0
+    out = capsys.readouterr().out
+    assert "Plugins > Gold Digger > Detect Gold" in out
+    assert (tmp_path / "ij/plugins/Gold Digger/Detect_Gold.ijm").is_file()
+
+
+def test_golddigger_argv_is_absolute():
+    argv = install.golddigger_argv()
+    assert Path(argv[0]).is_absolute() and Path(argv[0]).exists()
+
+
+# ---------------------------------------------------------------------------- connect
+@pytest.mark.parametrize("text, option", [("4g", "-Xmx4096m"), ("4096", "-Xmx4096m"),
+                                          ("512m", "-Xmx512m"), ("1.5g", "-Xmx1536m"),
+                                          ("50%", "-XX:MaxRAMPercentage=50"), (None, None)])
+def test_heap_option(text, option):
+    assert connect.heap_option(text) == option
+
+
+@pytest.mark.parametrize("text", ["lots", "10k", "0%", "99%"])
+def test_bad_heap_is_refused(text):
+    with pytest.raises(connect.ImageJError):
+        connect.heap_option(text)
+
+
+def test_jvm_options():
+    assert connect.jvm_options("2g", True, "/x y") == ["-Xmx2048m", "-Djava.awt.headless=true",
+                                                       "-Dplugins.dir=/x y"]
+
+
+def test_ij_jar_from_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("IJ_JAR", str(tmp_path / "nope.jar"))
+    with pytest.raises(connect.ImageJError, match="IJ_JAR"):
+        connect.find_ij_jar()
+    jar = tmp_path / "ij.jar"
+    jar.write_bytes(b"PK")
+    monkeypatch.setenv("IJ_JAR", str(jar))
+    assert connect.find_ij_jar() == jar
+    assert connect.find_ij_jar(jar) == jar
+
+
+def _fake_fiji(root: Path, with_java: bool) -> Path:
+    fiji = root / "Fiji.app"
+    (fiji / "jars").mkdir(parents=True)
+    (fiji / "plugins").mkdir()
+    (fiji / "jars" / "ij-1.54f.jar").write_bytes(b"PK")
+    if with_java:
+        java = fiji / "java" / "linux-amd64" / "zulu21-jdk" / "bin" / "java"
+        java.parent.mkdir(parents=True)
+        java.write_text("#!/bin/sh\n")
+        java.chmod(0o755)
+    return fiji
+
+
+def test_find_fiji(tmp_path, monkeypatch):
+    monkeypatch.delenv("FIJI_HOME", raising=False)
+    assert connect.find_fiji(None) is None
+    with pytest.raises(connect.ImageJError, match="does not look like Fiji"):
+        connect.find_fiji(tmp_path)
+    fiji = _fake_fiji(tmp_path, with_java=False)
+    monkeypatch.setenv("FIJI_HOME", str(fiji))
+    assert connect.find_fiji(None) == fiji
+
+
+def test_fiji_plan_uses_the_bundled_java(tmp_path, monkeypatch):
+    fiji = _fake_fiji(tmp_path, with_java=True)
+    plan = connect.fiji_plan(fiji, heap="6g", headless=False,
+                             endpoints=["net.imglib2:imglib2-imglyb:1.1.0"])
+    assert plan.java_home == fiji / "java" / "linux-amd64" / "zulu21-jdk"
+    assert plan.set_java_home and plan.mode == "interactive"
+    assert "-Xmx6144m" in plan.options
+    assert "--add-opens=java.base/java.lang=ALL-UNNAMED" in plan.options
+    assert plan.removed_endpoints == ["net.imglib2:imglib2-imglyb:1.1.0"]
+
+
+def test_fiji_without_any_java_is_an_error_not_a_download(tmp_path, monkeypatch):
+    fiji = _fake_fiji(tmp_path, with_java=False)
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(connect.ImageJError, match="nothing is downloaded"):
+        connect.fiji_plan(fiji)
+
+
+_START_FIJI_PROBE = r"""
+import json, os, sys
+from pathlib import Path
+import imagej, scyjava
+from golddigger.imagej import connect
+
+fiji = Path(sys.argv[1])
+seen = {"endpoints_before": list(scyjava.config.endpoints),
+        "fetch_before": scyjava.config.get_fetch_java()}
+
+class FakeIJ:
+    @staticmethod
+    def getVersion():
+        return "1.54f"
+
+class FakeGateway:
+    def ui(self):
+        return self
+    def showUI(self):
+        seen["shown"] = True
+
+def fake_init(path, mode):
+    seen.update(path=path, mode=mode, endpoints=list(scyjava.config.endpoints),
+                fetch=scyjava.config.get_fetch_java(), java_home=os.environ["JAVA_HOME"],
+                options=list(scyjava.config.get_options()))
+    return FakeGateway()
+
+imagej.init = fake_init
+scyjava.jimport = lambda name: FakeIJ
+conn = connect._start_fiji(fiji, "2g", headless=False)
+seen.update(kind=conn.kind, version=conn.version)
+print(json.dumps(seen))
+"""
+
+
+def test_start_fiji_clears_maven_endpoints_and_jdk_fetch(tmp_path):
+    """`_start_fiji` up to ``imagej.init`` (which needs a real Fiji, absent here): the JVM
+    must start with no Maven endpoint and no JDK download planned. Run in a fresh Python:
+    importing pyimagej once a JVM runs (the ImageJ tests start one) fails."""
+    import importlib.util
+    import json
+    import subprocess
+
+    if importlib.util.find_spec("imagej") is None:
+        pytest.skip("pyimagej is not installed")
+    fiji = _fake_fiji(tmp_path, with_java=True)
+    env = {k: v for k, v in os.environ.items() if k != "JAVA_HOME"}
+    proc = subprocess.run([sys.executable, "-c", _START_FIJI_PROBE, str(fiji)],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    # what pyimagej/scyjava would do on their own: Maven (imglyb) and a JDK download
+    assert seen["endpoints_before"] and seen["fetch_before"] == "always"
+    assert seen["endpoints"] == []
+    assert seen["fetch"] == "auto"
+    assert seen["path"] == str(fiji) and seen["mode"] == "interactive" and seen["shown"]
+    assert seen["java_home"].endswith("zulu21-jdk")
+    assert "-Xmx2048m" in seen["options"]
+    assert "--add-opens=java.base/java.lang=ALL-UNNAMED" in seen["options"]
+    assert seen["kind"] == "fiji" and seen["version"] == "1.54f"
+
+
+# ---------------------------------------------------------------------------- backend
+def test_safe_stem():
+    assert backend.safe_stem("S1 synapse.tif") == "S1_synapse"
+    assert backend.safe_stem("../../etc/passwd") == "passwd"
+    assert backend.safe_stem("a;b$(rm -rf x).jpg") == "a_b_rm_-rf_x"
+    assert backend.safe_stem("zoë.tiff") == "zoë"
+    assert backend.safe_stem("...") == "image"
+
+
+def test_region_file_beside_an_image(tmp_path):
+    img = tmp_path / "S1.tif"
+    assert backend.find_region_file(img) is None
+    (tmp_path / "S1.zip").write_bytes(b"")
+    (tmp_path / "S1_membrane.roi").write_bytes(b"")
+    assert backend.find_region_file(img) == tmp_path / "S1_membrane.roi"
+
+
+def _roiset(path: Path) -> Path:
+    """A ROI Manager save as a user leaves it: detections (write_roiset ovals), a point
+    they added (no class), a point named 12nm, and the membrane polygon."""
+    det = ParticleTable([100.0, 200.0], [50.0, 60.0], [6.0, 12.0], [0.9, 0.8], [0, 1])
+    write_roiset(path, det, PX, positions=True)
+    extra = []
+    p = ImagejRoi.frompoints(np.array([[30.0, 40.0]]))
+    p.roitype, p.name = ROI_TYPE.POINT, "added"
+    extra.append(p)
+    q = ImagejRoi.frompoints(np.array([[70.0, 80.0]]))
+    q.roitype, q.name, q.position = ROI_TYPE.POINT, "12nm", 2
+    extra.append(q)
+    poly = ImagejRoi.frompoints(np.array([[0, 0], [300, 0], [300, 300]]))
+    poly.roitype, poly.name = ROI_TYPE.POLYGON, "membrane"
+    extra.append(poly)
+    with zipfile.ZipFile(path, "a") as zf:
+        for r in extra:
+            zf.writestr(r.name + ".roi", r.tobytes())
+    return path
+
+
+def test_particles_from_a_roi_manager_save(tmp_path):
+    zpath = _roiset(tmp_path / "rm.zip")
+    all_ = backend.particles_from_roiset(zpath, PX, default_class=18)
+    by_xy = {(round(x, 3), round(y, 3)): (d, s) for x, y, d, _, s in all_}
+    assert by_xy == {(100.0, 50.0): (6.0, 0), (200.0, 60.0): (12.0, 1),
+                     (30.0, 40.0): (18.0, 0), (70.0, 80.0): (12.0, 1)}
+    # current slice 1 (0-based): its particles only, plus those without a position
+    cur = backend.particles_from_roiset(zpath, PX, default_class=18, current_slice=1)
+    got = sorted(zip(np.round(cur.x, 3), cur.diameter_nm, strict=True))
+    assert got == [(30.0, 18.0), (70.0, 12.0), (200.0, 12.0)]
+    assert set(cur.slice) == {0}
+
+
+def test_training_pair_round_trips_into_train_input(tmp_path):
+    zpath = _roiset(tmp_path / "rm.zip")
+    particles = backend.particles_from_roiset(zpath, PX, default_class=6, current_slice=0)
+    data = (np.random.default_rng(0).random((320, 330)) * 255).astype(np.uint8)
+    pair = backend.save_training_pair(data, PX, particles, tmp_path / "train", "my image.tif")
+    assert pair.image.name == "my_image.tif" and pair.csv.name == "my_image.csv"
+    again = read_particles(pair.csv)
+    assert again == ParticleTable.from_csv(pair.csv)
+    assert len(again) == 2
+    key = np.lexsort((particles.x, particles.y))
+    key2 = np.lexsort((again.x, again.y))
+    assert np.allclose(again.xy[key2], particles.xy[key], atol=0.01)
+    assert np.array_equal(again.diameter_nm[key2], particles.diameter_nm[key])
+    img = read_image(pair.image)
+    assert img.pixel_size_nm == pytest.approx(PX) and np.array_equal(img.data, data)
+    with pytest.raises(GoldDiggerError, match="already exists"):
+        backend.save_training_pair(data, PX, particles, tmp_path / "train", "my image")
+
+
+def test_training_pair_needs_particles(tmp_path):
+    with pytest.raises(GoldDiggerError, match="no particles"):
+        backend.save_training_pair(np.zeros((10, 10), np.uint8), PX, ParticleTable.empty(),
+                                   tmp_path, "x")
+    with pytest.raises(AnnotationError):
+        backend.particles_from_roiset(tmp_path / "missing.zip", PX, 6)
+
+
+# ---------------------------------------------------------------------------- --call
+def test_call_training_from_the_command_line(tmp_path, capsys):
+    """What Add to Training Set's macro runs (no Java): copies -> training pair."""
+    from golddigger.io.images import write_tiff
+
+    data = (np.arange(200 * 210) % 251).astype(np.uint8).reshape(200, 210)
+    write_tiff(tmp_path / "image.tif", data, PX)
+    zpath = _roiset(tmp_path / "rm.zip")
+    folder = tmp_path / "we'ird; $(touch pwned) ü"
+    code = main(["imagej", "--call=training", f"--image={tmp_path / 'image.tif'}",
+                 f"--rois={zpath}", f"--options=folder=[{folder}] default_class=12",
+                 "--current-slice=0", "--name=-S1 (copy).tif"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    # slice 0: the 6 nm detection and the added point (default class); the others are on
+    # slice 1
+    assert out.startswith("GOLDDIGGER OK particles=2 ")
+    pair = read_particles(folder / "S1_copy.csv")
+    assert sorted(pair.diameter_nm) == [6.0, 12.0]
+    assert not (Path.cwd() / "pwned").exists() and not (tmp_path / "pwned").exists()
+
+
+def test_call_errors_are_one_status_line(tmp_path, capsys):
+    code = main(["imagej", "--call=detect", f"--image={tmp_path / 'missing.tif'}",
+                 f"--out={tmp_path}"])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == 2 and len(out) == 1 and out[0].startswith("GOLDDIGGER ERROR ")
+    assert "missing.tif" in out[0]
