@@ -266,6 +266,11 @@ def test_detect_gold_from_the_menu_command(ij, tmp_path):
     assert summary.getValue("Density_per_um2", last) == pytest.approx(
         len(found) / area_um2, rel=1e-3)
 
+    # saveAs("Results") in a macro saves the active table: the Results, not the summary
+    _macro(f'saveAs("Results", "{tmp_path / "saved.csv"}");')
+    assert "X_px" in (tmp_path / "saved.csv").read_text().splitlines()[0]
+    assert ResultsTable.getResultsTable("Gold Digger Summary") is not None
+
     t0 = time.perf_counter()
     _macro('run("Detect Gold", "threshold=0.9 classes=12 shape=points region=image");')
     ij.timings["later_detect_s"] = time.perf_counter() - t0
@@ -408,6 +413,49 @@ def test_analyze_gold_distribution(ij):
     assert ResultsTable.getResultsTable("Gold Digger Randomness") is not None
 
 
+def test_example_macros(ij, tmp_path):
+    """fiji-scripts/examples: a folder of images and a 3-slice stack, each with its membrane
+    outline beside it (Python-hosted here; the same macros run in plain ImageJ)."""
+    from ij import IJ
+
+    examples = REPO / "fiji-scripts" / "examples"
+    folder = tmp_path / "my images"
+    folder.mkdir()
+    imgs = {"a": _synth((380, 400), {6: 8, 12: 3}, seed=31),
+            "b": _synth((380, 400), {6: 5, 12: 2}, seed=32)}
+    for stem, r in imgs.items():
+        write_tiff(folder / f"{stem}.tif", r.image, PX)
+    outline = ImagejRoi.frompoints(np.array([(20, 20), (360, 30), (370, 350), (30, 340)],
+                                            dtype=np.int32))
+    outline.roitype = ROI_TYPE.POLYGON
+    outline.tofile(folder / "a_region.roi")
+    IJ.runMacroFile(str(examples / "batch_folder.ijm"), str(folder) + os.sep)
+    out = folder / "gold"
+    mask = read_region(folder / "a_region.roi").to_mask((380, 400))
+    for stem, r in imgs.items():
+        found = read_particles(out / f"{stem}_RoiSet.zip", PX)
+        region = Region.from_mask(mask) if stem == "a" else None
+        _same_particles(found, ij.detector.predict(r.image, pixel_size_nm=PX, region=region))
+        assert len((out / f"{stem}_results.csv").read_text().splitlines()) == len(found) + 1
+    summary = (out / "summary.csv").read_text().splitlines()
+    assert len(summary) == 3 and "Density_per_um2" in summary[0]
+
+    planes = [_synth((300, 320), {6: 4, 12: 2}, seed=s).image for s in (41, 42, 43)]
+    write_tiff(tmp_path / "st.tif", np.stack(planes), PX)
+    # (a ROI file larger than the image would open as a new image of its own)
+    outline = ImagejRoi.frompoints(np.array([(10, 10), (300, 20), (310, 280), (20, 290)],
+                                            dtype=np.int32))
+    outline.roitype = ROI_TYPE.POLYGON
+    outline.tofile(tmp_path / "st_region.roi")
+    IJ.runMacroFile(str(examples / "batch_stack.ijm"), str(tmp_path / "st.tif"))
+    found = read_particles(tmp_path / "st_RoiSet.zip", PX)
+    assert set(found.slice) <= {0, 1, 2} and len(found) > 0
+    mask = read_region(tmp_path / "st_region.roi").to_mask((300, 320))
+    assert _inside(mask, found.x, found.y).all()
+    summary = (tmp_path / "st_summary.csv").read_text().splitlines()
+    assert [row.split(",")[1] for row in summary[1:]] == ["1", "2", "3"]
+
+
 def test_image_types_and_calibration(ij):
     from ij import IJ
 
@@ -530,6 +578,60 @@ def test_screenshot(ij, tmp_path):
     assert a.shape == (820, 1000) and a.std() > 20
     if os.environ.get("GOLDDIGGER_UPDATE_SCREENSHOT"):
         shutil.copyfile(shot, REPO / "docs" / "imagej_screenshot.png")
+
+
+CLI_MACRO = r"""
+out = getArgument();
+t0 = getTime();
+makePolygon(@POLYGON@);
+run("Detect Gold", "");
+t1 = getTime();
+run("Detect Gold", "region=image");
+t2 = getTime();
+roiManager("Deselect");
+roiManager("Save", out + "cli_rois.zip");
+File.saveString("READY=" + d2s(t0, 0) + " FIRST_MS=" + (t1 - t0) + " LATER_MS=" + (t2 - t1)
+	+ " N=" + roiManager("count") + " TITLE=" + replace(getTitle(), " ", "_") + "\n",
+	out + "cli.txt");
+"""
+
+
+def test_golddigger_imagej_command(xvfb, detector, tmp_path):
+    """``golddigger imagej --batch --macro M IMAGE`` in a fresh process, with an ImageJ
+    folder where the commands are not installed (the menu items are added at start-up)."""
+    golddigger = Path(sys.executable).with_name("golddigger")
+    if not golddigger.exists():
+        pytest.skip("the golddigger script is not installed beside this Python")
+    r = _synth()
+    write_tiff(tmp_path / "synapse 1.tif", r.image, PX)
+    (tmp_path / "bare ij" / "plugins").mkdir(parents=True)
+    macro = tmp_path / "m.ijm"
+    macro.write_text(CLI_MACRO.replace("@POLYGON@", ",".join(f"{x},{y}" for x, y in POLYGON)))
+    t0 = time.time()
+    proc = subprocess.run([str(golddigger), "imagej", "--ij-dir", str(tmp_path / "bare ij"),
+                           "--batch", "--macro", str(macro), "--macro-arg",
+                           str(tmp_path) + os.sep, str(tmp_path / "synapse 1.tif")],
+                          capture_output=True, text=True, timeout=TIMEOUT,
+                          env={**os.environ, "DISPLAY": xvfb})
+    assert proc.returncode == 0, proc.stderr
+    values = dict(tok.split("=", 1) for tok in (tmp_path / "cli.txt").read_text().split())
+    ready_s = float(values["READY"]) / 1000 - t0
+    print(f"golddigger imagej: ready {ready_s:.1f} s after launch; first Detect Gold (with "
+          f"model load) {values['FIRST_MS']} ms, later {values['LATER_MS']} ms",
+          file=sys.stderr)
+    assert values["TITLE"] == "synapse_1.tif"
+    found = read_particles(tmp_path / "cli_rois.zip", PX)
+    assert int(values["N"]) == len(found)
+    mask = _polygon_mask(r.image.shape)
+    assert all(n.startswith("gold-") for n in _roi_names(tmp_path / "cli_rois.zip"))
+    whole = detector.predict(r.image, pixel_size_nm=PX)
+    inside = detector.predict(r.image, pixel_size_nm=PX, region=Region.from_mask(mask))
+    assert len(found) == len(inside) + len(whole)
+
+
+def _roi_names(path: Path) -> list[str]:
+    with zipfile.ZipFile(path) as zf:
+        return [ImagejRoi.frombytes(zf.read(n)).name for n in zf.namelist()]
 
 
 # ---------------------------------------------------------------------------- installed

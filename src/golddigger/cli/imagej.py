@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 from golddigger.cli._common import CliError, new_parser
@@ -67,7 +68,26 @@ def run(args) -> int:
     for image in args.images:
         if not image.is_file():
             raise CliError(f"{image}: no such image file")
-    return session.run(images=args.images, fiji=args.fiji, ij_jar=args.ij_jar,
-                       heap=args.heap, ij_dir=args.ij_dir, macro=args.macro,
-                       macro_arg=args.macro_arg, batch=args.batch,
-                       headless=True if args.headless else None, output_dir=args.output)
+    try:
+        code = session.run(images=args.images, fiji=args.fiji, ij_jar=args.ij_jar,
+                           heap=args.heap, ij_dir=args.ij_dir, macro=args.macro,
+                           macro_arg=args.macro_arg, batch=args.batch,
+                           headless=True if args.headless else None, output_dir=args.output)
+    except ValueError as err:  # GoldDiggerError and friends, once Java may be running
+        print(f"golddigger imagej: error: {err}", file=sys.stderr)
+        code = 2
+    _exit_through_java(code)
+    return code
+
+
+def _exit_through_java(code: int) -> None:
+    """End the process through Java's System.exit: Python exiting on its own while ImageJ's
+    threads still wind down (after "Quit") can abort the process."""
+    import jpype
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if jpype.isJVMStarted():
+        from java.lang import System
+
+        System.exit(int(code))

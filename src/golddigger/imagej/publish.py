@@ -165,7 +165,38 @@ def fill_table(rows: Sequence[dict], title: str = RESULTS_TITLE, append: bool = 
                 rt.addValue(key, float(value))
     if show:
         rt.show(title)
+        _make_active(title)
     return rt
+
+
+def _make_active(title: str) -> None:
+    """Make a table window the active one: ``saveAs("Results", path)`` in a macro saves
+    (and renames) the active table. Showing a table activates its window asynchronously
+    (an AWT event), so pending events are processed first; otherwise an earlier table's
+    activation could arrive later and win."""
+    from ij import WindowManager
+
+    _flush_awt_events()
+    window = WindowManager.getWindow(title)
+    if window is not None:
+        WindowManager.setWindow(window)
+
+
+def _flush_awt_events() -> None:
+    """Wait until the AWT event queue has processed what is pending (not on its thread)."""
+    from java.awt import EventQueue
+    from jpype import JImplements, JOverride
+
+    if EventQueue.isDispatchThread():
+        return
+
+    @JImplements("java.lang.Runnable")
+    class _Nothing:
+        @JOverride
+        def run(self):
+            pass
+
+    EventQueue.invokeAndWait(_Nothing())
 
 
 def _has_table_lookup() -> bool:

@@ -97,11 +97,29 @@ def open_image(path: str | os.PathLike, show: bool = True):
 
 def wait_until_closed(poll_seconds: float = 0.5) -> None:
     """Block (keeping the Python main thread alive, which the listener needs) until the
-    ImageJ window is closed."""
+    ImageJ window is closed and ImageJ has finished quitting."""
     from ij import IJ
 
     while IJ.getInstance() is not None:
         time.sleep(poll_seconds)
+    join_quit_thread()
+
+
+def join_quit_thread(timeout_s: float = 30.0) -> None:
+    """Wait for ImageJ's "Quit" thread (it closes windows and saves preferences after the
+    main window is gone): Python must not exit while it runs, or the process aborts."""
+    from java.lang import Thread
+
+    for t in list(Thread.getAllStackTraces().keySet()):
+        if str(t.getName()) == "Quit" and t.isAlive():
+            t.join(int(timeout_s * 1000))
+
+
+def IJ_quit_requested() -> bool:  # noqa: N802 - reads as ImageJ's "quit requested"
+    """Whether ImageJ's main window is gone (a macro ran "Quit", or the user closed it)."""
+    from ij import IJ
+
+    return IJ.getInstance() is None
 
 
 def close_all(keep_main_window: bool = True) -> None:
@@ -143,6 +161,12 @@ def run(images=(), fiji=None, ij_jar=None, heap=None, ij_dir=None, macro=None,
     or (``batch``) quit at once. Returns an exit code."""
     running = start(fiji, ij_jar, heap, ij_dir, headless, dialogs=not batch,
                     output_dir=output_dir)
+    if running.connection.headless and running.connection.kind == "imagej1":
+        from golddigger.imagej.connect import ImageJError
+
+        raise ImageJError("ImageJ 1 cannot run commands without a display (its menus are "
+                          "windows): run it under a virtual display (xvfb-run golddigger "
+                          "imagej ...), use Fiji (--fiji), or use 'golddigger detect'")
     logger.info("ImageJ %s ready in %.1f s", running.connection.version, running.seconds)
     for p in images:
         open_image(p, show=not running.connection.headless)
@@ -153,9 +177,11 @@ def run(images=(), fiji=None, ij_jar=None, heap=None, ij_dir=None, macro=None,
         if not macro.is_file():
             raise GoldDiggerError(f"{macro}: no such macro file")
         IJ.runMacroFile(str(macro), macro_arg)
-    if batch or running.connection.headless:
+    if batch or running.connection.headless or IJ_quit_requested():
         close_all(keep_main_window=False)
+        join_quit_thread()
         return 0
     wait_until_closed()
     close_all(keep_main_window=False)
+    join_quit_thread()
     return 0
