@@ -93,6 +93,15 @@ def test_labels_start_with_their_macro_key():
             assert re.fullmatch(r"[a-z_]+", f.key)
 
 
+def test_the_documentation_lists_every_option():
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "imagej.md").read_text()
+    for command, (_, fields) in COMMANDS.items():
+        assert f"### {command}" in doc
+        section = doc.split(f"### {command}", 1)[1].split("\n### ", 1)[0]
+        for f in fields:
+            assert f"`{f.key}`" in section, (command, f.key)
+
+
 def test_analysis_default_simulations_match_the_analysis_package():
     from golddigger.analysis.randomness import DEFAULT_N_SIM
 

@@ -95,7 +95,6 @@ def run_in_imagej(session, values: Mapping) -> dict:
     """The command in a Python-hosted ImageJ: tables shown, plots opened (``plots``)."""
     from ij import IJ
     from ij.io import RoiEncoder
-    from ij.plugin.frame import RoiManager
 
     from golddigger.imagej import convert, publish
 
@@ -105,7 +104,7 @@ def run_in_imagej(session, values: Mapping) -> dict:
     current = int(imp.getCurrentSlice()) - 1
     title = str(imp.getTitle())
     with tempfile.TemporaryDirectory(prefix="golddigger-") as tmp:
-        rm = RoiManager.getInstance()
+        rm = convert.roi_manager()
         zpath = Path(tmp) / "rois.zip"
         if rm is not None and int(rm.getCount()) > 0:
             rm.deselect()

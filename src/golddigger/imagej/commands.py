@@ -254,7 +254,6 @@ class Session:
     def _cmd_training(self, values: Mapping) -> backend.TrainingPair:
         from ij import IJ
         from ij.io import RoiEncoder
-        from ij.plugin.frame import RoiManager
 
         imp = self._image()
         px = self._pixel_size(imp, values)
@@ -265,7 +264,7 @@ class Session:
         whole = bool(values["whole_stack"]) and int(imp.getStackSize()) > 1
         current = int(imp.getCurrentSlice()) - 1
         with tempfile.TemporaryDirectory(prefix="golddigger-") as tmp:
-            rm = RoiManager.getInstance()
+            rm = convert.roi_manager()
             roiset = Path(tmp) / "rois.zip"
             if rm is not None and int(rm.getCount()) > 0:
                 rm.deselect()  # RoiManager saves only the selected ROI when one is selected

@@ -28,6 +28,7 @@ __all__ = [
     "manager_region",
     "pixel_size_nm",
     "plane_to_array",
+    "roi_manager",
     "roi_mask",
     "rois_to_region",
     "stack_slices",
@@ -198,12 +199,22 @@ def rois_to_region(rois: Iterable, width: int, height: int, name: str = "") -> R
     return Region.from_mask(mask, name=name or (names[0] if len(names) == 1 else "ROIs"))
 
 
-def manager_region(width: int, height: int, exclude_prefix: str = "gold-") -> Region | None:
-    """The union of the ROI Manager's area ROIs, leaving out Gold Digger's own particle ROIs
-    (named ``gold-...``); None when there is none."""
+def roi_manager():
+    """The ROI Manager a running macro sees: the ROI Manager window if there is one, else,
+    in batch mode, the macro's hidden one; None when there is neither."""
+    from ij.macro import Interpreter
     from ij.plugin.frame import RoiManager
 
     rm = RoiManager.getInstance()
+    if rm is None and Interpreter.isBatchMode():
+        rm = Interpreter.getBatchModeRoiManager()
+    return rm
+
+
+def manager_region(width: int, height: int, exclude_prefix: str = "gold-") -> Region | None:
+    """The union of the ROI Manager's area ROIs, leaving out Gold Digger's own particle ROIs
+    (named ``gold-...``); None when there is none."""
+    rm = roi_manager()
     if rm is None or int(rm.getCount()) == 0:
         return None
     rois = [r for r in rm.getRoisAsArray()
