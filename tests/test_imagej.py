@@ -313,6 +313,54 @@ def test_whole_stack_and_current_slice_positions(ij, tmp_path):
     assert len(rois) > n_whole and {r.position for r in rois[n_whole:]} == {3}
 
 
+def test_region_from_the_roi_manager(ij, tmp_path):
+    """region=roi_manager: the union of the ROI Manager's area ROIs; points and Gold
+    Digger's own particles (gold-*) are not part of it."""
+    from ij.gui import OvalRoi, Roi
+    from ij.measure import ResultsTable
+
+    from golddigger.imagej import convert
+
+    r = _synth((500, 520), {6: 14, 12: 5}, seed=17)
+    convert.array_to_imageplus("manager.tif", r.image, PX).show()
+    _macro('makeRectangle(20, 30, 200, 180); roiManager("add");'
+           'makeOval(260, 250, 220, 200); roiManager("add");'
+           'makePoint(400, 40); roiManager("add");'
+           'makeRectangle(0, 0, 520, 500); Roi.setName("gold-6nm-9999"); roiManager("add");'
+           'run("Select None"); run("Detect Gold", "region=roi_manager");')
+    mask = convert.rois_to_region([Roi(20, 30, 200, 180), OvalRoi(260, 250, 220, 200)],
+                                  520, 500).mask
+    direct = ij.detector.predict(r.image, pixel_size_nm=PX, region=Region.from_mask(mask))
+    rt = ResultsTable.getResultsTable()
+    xy = np.array([[rt.getValue("X_px", i), rt.getValue("Y_px", i)] for i in range(rt.size())])
+    got = ParticleTable(xy[:, 0], xy[:, 1], [rt.getValue("Diameter_nm", i)
+                                            for i in range(rt.size())]) if len(xy) else \
+        ParticleTable.empty()
+    _same_particles(got, direct)
+    assert len(direct) < len(ij.detector.predict(r.image, pixel_size_nm=PX))
+
+
+def test_headless_session_uses_the_overlay_and_a_roiset(ij, tmp_path):
+    """Without a display there is no ROI Manager: the particles go to the image's overlay
+    and a RoiSet zip (the code path, run here in the GUI JVM: headless is JVM-wide)."""
+    from ij import WindowManager
+
+    from golddigger.imagej import convert
+    from golddigger.imagej.commands import Session
+
+    r = _synth((400, 420), {6: 8, 12: 3}, seed=23)
+    imp = convert.array_to_imageplus("no display.tif", r.image, PX)
+    WindowManager.setTempCurrentImage(imp)
+    try:
+        Session(headless=True, dialogs=False, output_dir=tmp_path).run(
+            "Detect Gold", "region=image", from_macro=False)
+    finally:
+        WindowManager.setTempCurrentImage(None)
+    saved = read_particles(tmp_path / "no_display_RoiSet.zip", PX)
+    _same_particles(saved, ij.detector.predict(r.image, pixel_size_nm=PX))
+    assert imp.getOverlay() is not None and imp.getOverlay().size() == len(saved)
+
+
 def test_menu_click_shows_a_dialog_that_the_recorder_records(ij):
     """A real menu click: the command runs on a new thread and shows its dialog; OK runs
     it, and the macro recorder writes the run("Detect Gold", ...) line."""
@@ -775,3 +823,30 @@ def test_installed_commands_in_plain_imagej(xvfb, detector, ij_dir, tmp_path):
     assert int(values["SUMMARY_ROWS"]) == 4
     # no command injection anywhere
     assert not list(tmp_path.rglob("pwned")) and not (ij_dir / "pwned").exists()
+
+
+def test_debian_launcher_and_the_overlay_fallback(xvfb, detector, tmp_path):
+    """Debian's own launcher (/usr/bin/imagej, by full path: pyimagej's `imagej` command
+    hides it in the venv) with the commands installed into ~/.imagej (made if missing). Its
+    -b runs the macro in batch mode without a ROI Manager window: Detect Gold then puts the
+    particles in the image's overlay."""
+    launcher = Path("/usr/bin/imagej")
+    golddigger = Path(sys.executable).with_name("golddigger")
+    if not launcher.is_file() or not golddigger.exists():
+        pytest.skip("no /usr/bin/imagej (Debian's imagej package) or golddigger script")
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home), "DISPLAY": xvfb}
+    subprocess.run([str(golddigger), "install-fiji", str(home / ".imagej")], env=env,
+                   check=True, capture_output=True, timeout=60)
+    planes = [_synth((300, 320), {6: 4, 12: 2}, seed=s).image for s in (51, 52)]
+    write_tiff(tmp_path / "st.tif", np.stack(planes), PX)
+    macro = tmp_path / "m.ijm"
+    macro.write_text(f'open("{tmp_path / "st.tif"}"); run("Detect Gold", "whole_stack");'
+                     f'File.saveString("" + roiManager("count") + " " + Overlay.size,'
+                     f' "{tmp_path / "out.txt"}"); run("Quit");')
+    subprocess.run([str(launcher), "-b", str(macro)], env=env, capture_output=True,
+                   timeout=TIMEOUT, cwd=tmp_path)
+    n_manager, n_overlay = (int(v) for v in (tmp_path / "out.txt").read_text().split())
+    expected = detector.predict(np.stack(planes), pixel_size_nm=PX)
+    assert n_manager == 0 and n_overlay == len(expected) > 0

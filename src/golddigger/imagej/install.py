@@ -204,6 +204,8 @@ def _plugins_dir(target: Path) -> Path:
     target = Path(target).expanduser()
     if target.name == "plugins" and target.is_dir():
         return target
+    if target == Path.home() / ".imagej" and not target.exists():
+        target.mkdir()  # Debian's launcher makes it at its first start; we may be first
     if not target.is_dir():
         raise GoldDiggerError(f"{target} is not a folder; give a Fiji.app folder or an ImageJ "
                               "folder (Debian's ImageJ: ~/.imagej)")
