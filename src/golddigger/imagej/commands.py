@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -51,6 +52,9 @@ class Session:
         self._output_dir = Path(output_dir) if output_dir else None
         self.last_detection: backend.Detection | None = None
         self.history: list[dict] = []
+        # one command at a time (a menu click during a running macro waits its turn): they
+        # share the model, the ROI Manager and the tables
+        self._lock = threading.Lock()
 
     @property
     def output_dir(self) -> Path:
@@ -62,6 +66,11 @@ class Session:
     # ------------------------------------------------------------------ dispatch
     def run(self, command: str, options: str | None, from_macro: bool) -> None:
         """Run a menu command by its name; errors are reported, not raised."""
+
+        with self._lock:
+            self._run(command, options, from_macro)
+
+    def _run(self, command: str, options: str | None, from_macro: bool) -> None:
         from ij import IJ
 
         internal, fields = COMMANDS[command]
