@@ -602,28 +602,41 @@ def test_screenshot(ij, tmp_path):
     (GOLDDIGGER_UPDATE_SCREENSHOT=1 writes docs/imagej_screenshot.png)."""
     if shutil.which("import") is None:
         pytest.skip("imagemagick's import is not installed")
+    from ij import WindowManager
     from ij.plugin.frame import RoiManager
 
     from golddigger.imagej import convert
 
     r = _synth((600, 640), {6: 24, 12: 10, 18: 4}, seed=3)
-    imp = convert.array_to_imageplus("synapse 1.tif", r.image, PX)
+    imp = convert.array_to_imageplus("synapse 1.tif", r.image)
+    cal = imp.getCalibration()  # in microns, as EM images usually are
+    cal.setUnit("micron")
+    cal.pixelWidth = cal.pixelHeight = PX / 1000
     imp.show()
     xs = ",".join(f"{x},{y}" for x, y in POLYGON)
     _macro(f'makePolygon({xs}); run("Detect Gold", "");')
+
     win, rm = imp.getWindow(), RoiManager.getInstance()
     ij.window.setLocation(0, 0)
-    win.setLocation(0, 110)
-    rm.setLocation(700, 110)
-    time.sleep(1.0)
+    win.setLocation(0, 100)
+    rm.setLocation(665, 100)
+    rm.setSize(300, 330)
+    for title, (x, y, w, h) in {"Results": (665, 440, 610, 230),
+                                "Gold Digger Summary": (665, 680, 610, 120)}.items():
+        table = WindowManager.getWindow(title)
+        if table is not None:
+            table.setLocation(x, y)
+            table.setSize(w, h)
+    imp.getWindow().toFront()
+    time.sleep(1.5)
     shot = tmp_path / "imagej_screenshot.png"
-    subprocess.run(["import", "-window", "root", "-crop", "1000x820+0+0", str(shot)],
+    subprocess.run(["import", "-window", "root", "-crop", "1280x810+0+0", str(shot)],
                    check=True, timeout=30, env={**os.environ})
     from PIL import Image
 
     with Image.open(shot) as im:
         a = np.asarray(im.convert("L"))
-    assert a.shape == (820, 1000) and a.std() > 20
+    assert a.shape == (810, 1280) and a.std() > 20
     if os.environ.get("GOLDDIGGER_UPDATE_SCREENSHOT"):
         shutil.copyfile(shot, REPO / "docs" / "imagej_screenshot.png")
 
