@@ -38,7 +38,7 @@ from golddigger.train import (
     tune_threshold,
 )
 
-GRID = tuple(np.round(np.arange(0.1, 0.91, 0.05), 2))
+GRID = tuple(np.round(np.arange(0.1, 0.91, 0.02), 2))
 
 
 def load_samples(data: Path, pixel_size_nm: float | None) -> list[Sample]:
@@ -74,6 +74,8 @@ def main(argv=None) -> int:
                     help="k-fold by image (images dealt round-robin, by name); default: "
                          "leave one image out")
     ap.add_argument("--baseline", action="store_true", help="also tune and score LoG")
+    ap.add_argument("--summarise-only", action="store_true",
+                    help="train nothing: score the folds whose predictions exist")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
@@ -89,7 +91,7 @@ def main(argv=None) -> int:
     times = {}
     for held in folds:
         pred_files = [args.out / f"pred_{h}.csv" for h in held]
-        if all(f.exists() for f in pred_files):
+        if all(f.exists() for f in pred_files) or args.summarise_only:
             continue
         train = [s for s in samples if s.name not in held] + synth
         t0 = time.monotonic()

@@ -409,7 +409,7 @@ class Trainer:
 
 
 def tune_threshold(score_fn: Callable[[float], float],
-                   grid: Sequence[float] = tuple(np.round(np.arange(0.1, 0.91, 0.05), 2))
+                   grid: Sequence[float] = tuple(np.round(np.arange(0.1, 0.91, 0.02), 2))
                    ) -> tuple[float, float]:
     """The threshold in ``grid`` with the best ``score_fn`` (e.g. pooled class-agnostic F1);
     ties go to the middle of the best plateau. Returns (threshold, score)."""
@@ -429,7 +429,7 @@ def filter_by_class_thresholds(particles: ParticleTable, thresholds: dict[float,
 
 def tune_class_thresholds(score_fn: Callable[[dict[float, float]], float],
                           classes: Sequence[float],
-                          grid: Sequence[float] = tuple(np.round(np.arange(0.1, 0.91, 0.05), 2)),
+                          grid: Sequence[float] = tuple(np.round(np.arange(0.1, 0.91, 0.02), 2)),
                           rounds: int = 2) -> tuple[dict[float, float], float]:
     """Per-class thresholds by coordinate ascent on ``score_fn`` (e.g. pooled
     class-agnostic F1 over *several* images: one class's threshold is never chosen on a
