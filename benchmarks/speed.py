@@ -88,12 +88,11 @@ def case_ours(shape, model, threads, repeat) -> dict:
     det = Detector.from_pretrained(model, threads=threads)
     det.predict(img[:1024, :1024], PX)  # warm-up
     totals, models = [], []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        factor = PX / det.pixel_size_nm
-        from golddigger.model.detector import tiled_forward
-        from golddigger.model.preprocess import normalise_tensor, resample_plane, robust_stats
+    from golddigger.model.detector import tiled_forward
+    from golddigger.model.preprocess import normalise_tensor, resample_plane, robust_stats
 
+    factor = PX / det.pixel_size_nm
+    for _ in range(repeat):
         t = normalise_tensor(resample_plane(img, factor), robust_stats(img))
         t1 = time.perf_counter()
         tiled_forward(det._net, t, 2**det.config.depth, det.config.halo_px,
@@ -102,7 +101,6 @@ def case_ours(shape, model, threads, repeat) -> dict:
         t2 = time.perf_counter()
         n = len(det.predict(img, PX))
         totals.append(time.perf_counter() - t2)
-        del t0
     return {"shape": list(shape), "model_s": float(np.median(models)),
             "total_s": float(np.median(totals)), "particles": n, "peak_rss_mb": peak_rss_mb()}
 
@@ -140,7 +138,7 @@ def case_cli(shape, model, threads) -> dict:
         cmd = [str(exe), "detect", str(path), "-o", str(Path(tmp) / "out"), "--quiet",
                "--threads", str(threads)] + (["--model", model] if model else [])
         times = []
-        for k in range(3):
+        for _ in range(3):
             out = Path(tmp) / "out"
             if out.exists():
                 for f in out.iterdir():
@@ -148,7 +146,6 @@ def case_cli(shape, model, threads) -> dict:
             t0 = time.perf_counter()
             subprocess.run(cmd, check=True)
             times.append(time.perf_counter() - t0)
-            del k
     return {"shape": list(shape), "wall_s": float(np.median(times)), "runs": times}
 
 

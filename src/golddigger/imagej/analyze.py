@@ -94,7 +94,6 @@ def _particles_and_region(imp, values, rm_zip: Path | None, current: int):
 def run_in_imagej(session, values: Mapping) -> dict:
     """The command in a Python-hosted ImageJ: tables shown, plots opened (``plots``)."""
     from ij import IJ
-    from ij.io import RoiEncoder
 
     from golddigger.imagej import convert, publish
 
@@ -104,18 +103,9 @@ def run_in_imagej(session, values: Mapping) -> dict:
     current = int(imp.getCurrentSlice()) - 1
     title = str(imp.getTitle())
     with tempfile.TemporaryDirectory(prefix="golddigger-") as tmp:
-        rm = convert.roi_manager()
-        zpath = Path(tmp) / "rois.zip"
-        if rm is not None and int(rm.getCount()) > 0:
-            rm.deselect()
-            rm.runCommand("Save", str(zpath))
-        else:
-            roi = imp.getRoi()
-            if roi is None or convert.is_area_roi(roi):
-                raise GoldDiggerError("no particles: run Detect Gold first, or mark particles "
-                                      "with point ROIs in the ROI Manager")
-            zpath = Path(tmp) / "points.roi"
-            RoiEncoder.save(roi, str(zpath))
+        zpath = convert.save_particle_rois(
+            imp, tmp, "run Detect Gold first, or mark particles with point ROIs in the "
+                      "ROI Manager")
         particles, region = _particles_and_region(imp, values, zpath, current)
     plane = convert.imageplus_to_array(imp, [current])
     IJ.showStatus("Gold Digger: analysing...")

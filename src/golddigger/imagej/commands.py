@@ -273,19 +273,9 @@ class Session:
         whole = bool(values["whole_stack"]) and int(imp.getStackSize()) > 1
         current = int(imp.getCurrentSlice()) - 1
         with tempfile.TemporaryDirectory(prefix="golddigger-") as tmp:
-            rm = convert.roi_manager()
-            roiset = Path(tmp) / "rois.zip"
-            if rm is not None and int(rm.getCount()) > 0:
-                rm.deselect()  # RoiManager saves only the selected ROI when one is selected
-                if not rm.runCommand("Save", str(roiset)):
-                    raise GoldDiggerError("could not save the ROI Manager's ROIs")
-            else:
-                roi = imp.getRoi()
-                if roi is None or convert.is_area_roi(roi):
-                    raise GoldDiggerError("no particles: mark them with the point tool and "
-                                          "add them to the ROI Manager (press t)")
-                roiset = Path(tmp) / "points.roi"
-                RoiEncoder.save(roi, str(roiset))
+            roiset = convert.save_particle_rois(
+                imp, tmp, "mark them with the point tool and add them to the ROI Manager "
+                          "(press t)")
             particles = backend.particles_from_roiset(
                 roiset, px, float(values["default_class"]),
                 current_slice=None if whole else current)

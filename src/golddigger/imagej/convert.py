@@ -211,6 +211,33 @@ def roi_manager():
     return rm
 
 
+def save_particle_rois(imp, folder, hint: str):
+    """Save the particles the user marked (the ROI Manager's ROIs, else a point selection
+    on ``imp``) into ``folder`` as an ImageJ ROI file; returns its path.
+
+    Raises GoldDiggerError (ending with ``hint``) when there are none.
+    """
+    from pathlib import Path
+
+    from ij.io import RoiEncoder
+
+    from golddigger.errors import GoldDiggerError
+
+    rm = roi_manager()
+    if rm is not None and int(rm.getCount()) > 0:
+        path = Path(folder) / "rois.zip"
+        rm.deselect()  # RoiManager saves only the selected ROI when one is selected
+        if not rm.runCommand("Save", str(path)):
+            raise GoldDiggerError("could not save the ROI Manager's ROIs")
+        return path
+    roi = imp.getRoi()
+    if roi is None or is_area_roi(roi):
+        raise GoldDiggerError(f"no particles: {hint}")
+    path = Path(folder) / "points.roi"
+    RoiEncoder.save(roi, str(path))
+    return path
+
+
 def manager_region(width: int, height: int, exclude_prefix: str = "gold-") -> Region | None:
     """The union of the ROI Manager's area ROIs, leaving out Gold Digger's own particle ROIs
     (named ``gold-...``); None when there is none."""
