@@ -73,6 +73,10 @@ def main(argv=None) -> int:
     ap.add_argument("--k", type=int, default=0,
                     help="k-fold by image (images dealt round-robin, by name); default: "
                          "leave one image out")
+    ap.add_argument("--folds", type=str, default=None,
+                    help="train only these folds (comma-separated indices), e.g. to split "
+                         "the work over processes; scoring uses every fold on disk")
+    ap.add_argument("--class-balance", type=float, default=0.5)
     ap.add_argument("--baseline", action="store_true", help="also tune and score LoG")
     ap.add_argument("--summarise-only", action="store_true",
                     help="train nothing: score the folds whose predictions exist")
@@ -86,10 +90,15 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     cfg = ModelConfig(name="cv", base_channels=args.base)
     tcfg = TrainConfig(steps=args.steps, adv_weight=args.adv_weight, seed=args.seed,
-                       synth_fraction=args.synth_fraction if args.synth else 0.0)
+                       synth_fraction=args.synth_fraction if args.synth else 0.0,
+                       class_balance=args.class_balance)
     synth = synth_samples(args.synth, 1000 + args.seed, samples[0].pixel_size_nm)
     times = {}
-    for held in folds:
+    chosen = (set(range(len(folds))) if args.folds is None
+              else {int(i) for i in args.folds.split(",")})
+    for index, held in enumerate(folds):
+        if index not in chosen:
+            continue
         pred_files = [args.out / f"pred_{h}.csv" for h in held]
         if all(f.exists() for f in pred_files) or args.summarise_only:
             continue

@@ -55,6 +55,10 @@ class TrainConfig(BaseModel):
     pos_weight: float = Field(30.0, ge=0, description="extra weight on target pixels")
     particle_fraction: float = Field(0.7, ge=0, le=1,
                                      description="patches centred near a labelled particle")
+    class_balance: float = Field(0.5, ge=0, le=1,
+                                 description="particle-centred patches pick particle i with "
+                                             "weight n_class(i)**-class_balance: 0 = as "
+                                             "labelled, 1 = every class equally often")
     synth_fraction: float = Field(0.0, ge=0, le=1)
     scale_jitter: float = Field(0.12, ge=0, lt=0.5)
     n_scales: int = Field(3, ge=1)
@@ -204,6 +208,16 @@ class _PatchSampler:
         self.config, self.tcfg, self.rng = config, tcfg, rng
         self.sigma = np.array([config.target_sigma_factor * 0.5 * d / config.pixel_size_nm
                                for d in config.classes_nm])
+        # rare classes (12 nm: a few dozen labels) are centred on more often
+        n_cls = len(config.classes_nm)
+        counts = {False: np.zeros(n_cls), True: np.zeros(n_cls)}
+        for p in pairs:
+            counts[p.synthetic] += np.bincount(p.class_index, minlength=n_cls)
+        self._particle_p = {}
+        for p in pairs:
+            c = np.maximum(counts[p.synthetic], 1.0)
+            w = c[p.class_index] ** -tcfg.class_balance
+            self._particle_p[id(p)] = w / w.sum() if w.size else w
 
     def _pick_pair(self) -> TrainingPair:
         use_synth = self.synth and (not self.real or self.rng.random() < self.tcfg.synth_fraction)
@@ -219,7 +233,8 @@ class _PatchSampler:
         img, xy, mask = pair.variants[v], pair.xy[v], pair.masks[v]
         h, w = img.shape
         if len(xy) and self.rng.random() < self.tcfg.particle_fraction:
-            cx, cy = xy[self.rng.integers(len(xy))] + self.rng.uniform(-P / 3, P / 3, 2)
+            i = self.rng.choice(len(xy), p=self._particle_p[id(pair)])
+            cx, cy = xy[i] + self.rng.uniform(-P / 3, P / 3, 2)
         else:
             rows, cols = np.nonzero(mask[::8, ::8])
             if rows.size:
