@@ -27,6 +27,7 @@ from golddigger.evaluate import evaluate_many
 from golddigger.io.images import read_image
 from golddigger.model.config import ModelConfig
 from golddigger.model.detector import Detector
+from golddigger.model.sizing import measure_classes
 from golddigger.particles import ParticleTable
 from golddigger.train import (
     Sample,
@@ -76,6 +77,8 @@ def main(argv=None) -> int:
     ap.add_argument("--folds", type=str, default=None,
                     help="train only these folds (comma-separated indices), e.g. to split "
                          "the work over processes; scoring uses every fold on disk")
+    ap.add_argument("--sizing", choices=("maps", "image"), default="image",
+                    help="size class from the strongest map or measured from the image")
     ap.add_argument("--class-balance", type=float, default=0.5)
     ap.add_argument("--baseline", action="store_true", help="also tune and score LoG")
     ap.add_argument("--summarise-only", action="store_true",
@@ -115,6 +118,12 @@ def main(argv=None) -> int:
         logging.info("fold %s done in %.1f min", fold, times[fold])
     done = [s for s in samples if (args.out / f"pred_{s.name}.csv").exists()]
     preds = [ParticleTable.from_csv(args.out / f"pred_{s.name}.csv") for s in done]
+    if args.sizing == "image":
+        # the stored predictions carry the class of the strongest map; re-size them as
+        # Detector.predict(sizing="image") does (thresholds then apply to that class)
+        preds = [ParticleTable(p.x, p.y, measure_classes(s.image, p.x, p.y, cfg.classes_nm,
+                                                         s.pixel_size_nm), p.score, p.slice)
+                 for s, p in zip(done, preds, strict=True)]
     # thresholds for fold k are chosen on the other folds' held-out predictions only
     classes = [float(c) for c in cfg.classes_nm]
 
@@ -166,7 +175,7 @@ def main(argv=None) -> int:
             log_preds.append(detect_log(s.image, s.pixel_size_nm, tuning.params))
         result["log"] = evaluate_many([(s.name, s.particles, p, s.pixel_size_nm, None)
                                        for s, p in zip(done, log_preds, strict=True)]).to_dict()
-    (args.out / "cv_result.json").write_text(json.dumps(result, indent=2, default=str))
+    (args.out / f"cv_result_{args.sizing}.json").write_text(json.dumps(result, indent=2, default=str))
     print(summary_table(result))
     return 0
 

@@ -114,3 +114,18 @@ def test_demo_and_models(tmp_path, capsys):
     assert "particles found" in out and "pooled" in out
     assert main(["models"]) == 0
     assert DEFAULT_MODEL in capsys.readouterr().out
+
+
+def test_sizing_flag_changes_only_classes(detected, tmp_path):
+    runs = {}
+    for mode in ("maps", "image"):
+        out = tmp_path / mode
+        assert main(["detect", str(EX / "synthetic_fril.tif"), "-o", str(out), "-q",
+                     "--sizing", mode, "--threshold", "0.4"]) == 0
+        runs[mode] = ParticleTable.from_csv(out / "synthetic_fril.csv")
+    a, b = runs["maps"], runs["image"]
+    # with one threshold for all classes both modes find the same particles; only the
+    # size class is decided differently
+    assert len(a) == len(b) > 0
+    np.testing.assert_allclose(a.xy, b.xy, atol=1e-3)
+    assert set(np.unique(b.diameter_nm)) <= {6.0, 12.0, 18.0}

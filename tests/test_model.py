@@ -167,6 +167,24 @@ def test_predict_tiled_equals_untiled_detections(tiny_model):
     np.testing.assert_allclose(a.xy, b.xy, atol=1e-3)
 
 
+def test_predict_image_sizing(tiny_model):
+    folder, _ = tiny_model
+    det = Detector.from_folder(folder, threads=1)
+    img = np.random.default_rng(4).integers(0, 255, (300, 340)).astype(np.uint8)
+    by_maps = det.predict(img, pixel_size_nm=1.0, threshold=0.2, sizing="maps")
+    a = det.predict(img, pixel_size_nm=1.0, threshold=0.2, sizing="image", tile_size=None)
+    b = det.predict(img, pixel_size_nm=1.0, threshold=0.2, sizing="image", tile_size=48)
+    assert len(a) == len(by_maps) > 0  # the same particles, only their classes may differ
+    np.testing.assert_allclose(a.xy, by_maps.xy, atol=1e-3)
+    np.testing.assert_array_equal(a.diameter_nm, b.diameter_nm)
+    from golddigger.model.sizing import measure_classes
+
+    np.testing.assert_array_equal(a.diameter_nm,
+                                  measure_classes(img, a.x, a.y, det.classes, 1.0))
+    with pytest.raises(GoldDiggerError, match="sizing"):
+        det.predict(img, pixel_size_nm=1.0, sizing="ruler")
+
+
 def test_predict_bad_inputs(tiny_model):
     folder, _ = tiny_model
     det = Detector.from_folder(folder, threads=1)

@@ -44,6 +44,7 @@ class DetectOptions:
     overwrite: bool = False
     resume: bool = False
     tile_size: int | None = -1
+    sizing: str | None = None  # "maps" or "image"; None: the model's
 
 
 @dataclass
@@ -98,7 +99,8 @@ def detect_image(detector, image: CalibratedImage, region: Region | None,
     """Detect in one image; returns the particles and the counting area (um2) per slice."""
     px = image.require_pixel_size()
     particles = detector.predict(image, px, region=region, threshold=options.threshold,
-                                 classes=options.classes, tile_size=options.tile_size)
+                                 classes=options.classes, tile_size=options.tile_size,
+                                 sizing=options.sizing)
     area_px = region.area_px() if region is not None else float(np.prod(image.shape_yx))
     area = area_px * px * px / 1e6
     return particles, [area] * image.n_slices

@@ -43,6 +43,9 @@ def add_parser(sub) -> None:
                         "tuned one)")
     p.add_argument("--classes", type=float, nargs="+", metavar="NM",
                    help="report only these particle diameters, e.g. --classes 6 12")
+    p.add_argument("--sizing", choices=("maps", "image"), default=None,
+                   help="size class from the model's class maps, or measured from the image "
+                        "at each particle (default: the model's setting)")
     p.add_argument("--channel", type=int, metavar="N",
                    help="0-based channel of multi-channel images")
     p.add_argument("--points", action="store_true",
@@ -81,7 +84,7 @@ def run(args) -> int:
                             threshold=args.threshold, classes=args.classes,
                             channel=args.channel, shape="point" if args.points else "oval",
                             overlay=args.overlay, overwrite=args.overwrite, resume=args.resume,
-                            tile_size=args.tile_size)
+                            tile_size=args.tile_size, sizing=args.sizing)
     bar = progress(range(len(paths)), total=len(paths), desc="detect", quiet=args.quiet,
                    unit="image")
 

@@ -19,6 +19,10 @@ class ModelConfig(BaseModel):
     depth: int = Field(4, ge=1, le=6)
     target_sigma_factor: float = Field(0.4, gt=0, le=2,
                                        description="target Gaussian sigma / particle radius")
+    sizing: str = Field("maps", pattern="^(maps|image)$",
+                        description="size class from the strongest class map ('maps') or "
+                                    "measured from the image at each detection ('image', "
+                                    "golddigger.model.sizing)")
     halo_px: int = Field(96, ge=0, description="tile overlap on each side, model pixels; "
                          "at least the generator's receptive radius (92 px at depth 4)")
     tile_size: int = Field(1024, ge=32, description="tile core size, model pixels")

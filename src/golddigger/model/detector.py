@@ -20,6 +20,7 @@ from golddigger.model.config import ModelConfig
 from golddigger.model.folder import read_model_folder, resolve_model
 from golddigger.model.networks import UNetGenerator
 from golddigger.model.postprocess import maps_to_particles
+from golddigger.model.sizing import SIZING_MODES, measure_classes
 from golddigger.model.preprocess import normalise_tensor, resample_plane, robust_stats
 from golddigger.particles import ParticleTable
 
@@ -227,7 +228,8 @@ class Detector:
     def predict(self, image: CalibratedImage | np.ndarray, pixel_size_nm: float | None = None,
                 region: Region | np.ndarray | None = None, threshold: float | None = None,
                 classes: Sequence[float] | None = None, slices: Iterable[int] | None = None,
-                tile_size: int | None = -1, progress: bool = False) -> ParticleTable:
+                tile_size: int | None = -1, progress: bool = False,
+                sizing: str | None = None) -> ParticleTable:
         """Find gold particles.
 
         Parameters
@@ -249,6 +251,10 @@ class Detector:
             Tile core size in model pixels; -1 uses the model's, None runs untiled.
         progress : bool
             Show a progress bar over slices.
+        sizing : {"maps", "image"}, optional
+            How each particle's class is decided (default: the model's ``sizing``): the
+            strongest class map, or measured from the image (`golddigger.model.sizing`).
+            With "image" the class thresholds apply to the measured class.
 
         Returns
         -------
@@ -272,6 +278,9 @@ class Detector:
             raise GoldDiggerError("the region (ROI) is empty: draw an area selection")
         wanted = self._check_classes(classes)
         thresholds = self.class_thresholds(threshold)
+        sizing = self.config.sizing if sizing is None else sizing
+        if sizing not in SIZING_MODES:
+            raise GoldDiggerError(f"sizing must be one of {SIZING_MODES}, got {sizing!r}")
         indices = list(range(image.n_slices)) if slices is None else [int(s) for s in slices]
         for s in indices:
             if not 0 <= s < image.n_slices:
@@ -290,11 +299,18 @@ class Detector:
                 logger.info("%s: slice %d is constant; no particles", image.name, s)
                 continue
             maps, (fx, fy) = self.predict_maps(image.slice(s), px, tile_size)
+            found = thresholds if sizing == "maps" else [min(thresholds)] * len(thresholds)
             x, y, d, score = maps_to_particles(maps, list(self.classes), self.pixel_size_nm,
-                                               thresholds)
+                                               found)
+            del maps
             # map pixels -> input pixels (half-pixel convention)
             x = (x + 0.5) / fx - 0.5
             y = (y + 0.5) / fy - 0.5
+            if sizing == "image":
+                d = measure_classes(image.slice(s), x, y, self.classes, px)
+                t = np.array([thresholds[self.classes.index(float(c))] for c in d])
+                ok = score >= t
+                x, y, d, score = x[ok], y[ok], d[ok], score[ok]
             table = ParticleTable(x, y, d, score, np.full(x.size, s))
             keep = np.isin(table.diameter_nm, wanted)
             if region is not None:

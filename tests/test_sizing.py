@@ -1,0 +1,58 @@
+"""Size classes measured from the image (golddigger.model.sizing)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from golddigger.model.sizing import measure_classes
+from golddigger.synth import SynthConfig, generate
+
+
+def _disc_image(centres, diameters_nm, px, shape=(200, 300), noise=0.0, seed=0):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    img = np.full(shape, 200.0)
+    for (cx, cy), d in zip(centres, diameters_nm, strict=True):
+        r = 0.5 * d / px
+        img[(xx - cx) ** 2 + (yy - cy) ** 2 <= r * r] = 60.0
+    rng = np.random.default_rng(seed)
+    return img + rng.normal(0, noise, shape)
+
+
+@pytest.mark.parametrize("px", [0.56, 1.2])
+def test_hand_made_discs_get_their_size(px):
+    centres = [(60, 60), (150, 60), (240, 60), (60, 150), (150, 150), (240, 150)]
+    diam = [6.0, 12.0, 18.0, 12.0, 6.0, 18.0]
+    img = _disc_image(centres, diam, px, noise=10.0)
+    # detections a pixel or so off the true centres
+    x = np.array([c[0] for c in centres], float) + 0.7
+    y = np.array([c[1] for c in centres], float) - 0.6
+    got = measure_classes(img, x, y, [6.0, 12.0, 18.0], px)
+    np.testing.assert_array_equal(got, diam)
+
+
+def test_two_classes_only_and_edges():
+    px = 0.8
+    img = _disc_image([(3, 3), (290, 190)], [12.0, 6.0], px)
+    got = measure_classes(img, [3.0, 290.0], [3.0, 190.0], [6.0, 12.0], px)
+    np.testing.assert_array_equal(got, [12.0, 6.0])
+    # one class: nothing to decide; no positions: empty
+    assert measure_classes(img, [3.0], [3.0], [6.0], px).tolist() == [6.0]
+    assert measure_classes(img, [], [], [6.0, 12.0], px).size == 0
+
+
+def test_synthetic_image_sizes_match_truth():
+    cfg = SynthConfig(shape=(768, 768), pixel_size_nm=0.56, classes=(6.0, 12.0))
+    r = generate(cfg, seed=5)
+    p = r.particles
+    got = measure_classes(r.image, p.x, p.y, [6.0, 12.0], r.pixel_size_nm)
+    assert (got == p.diameter_nm).mean() >= 0.95
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="2D"):
+        measure_classes(np.zeros((2, 3, 4)), [1], [1], [6, 12], 1.0)
+    with pytest.raises(ValueError, match="positive"):
+        measure_classes(np.zeros((9, 9)), [1], [1], [6, 12], 0)
+    with pytest.raises(ValueError, match="shape"):
+        measure_classes(np.zeros((9, 9)), [1, 2], [1], [6, 12], 1.0)
