@@ -175,7 +175,8 @@ def main(argv=None) -> int:
             log_preds.append(detect_log(s.image, s.pixel_size_nm, tuning.params))
         result["log"] = evaluate_many([(s.name, s.particles, p, s.pixel_size_nm, None)
                                        for s, p in zip(done, log_preds, strict=True)]).to_dict()
-    (args.out / f"cv_result_{args.sizing}.json").write_text(json.dumps(result, indent=2, default=str))
+    (args.out / f"cv_result_{args.sizing}.json").write_text(
+        json.dumps(result, indent=2, default=str))
     print(summary_table(result))
     return 0
 

@@ -20,8 +20,8 @@ from golddigger.model.config import ModelConfig
 from golddigger.model.folder import read_model_folder, resolve_model
 from golddigger.model.networks import UNetGenerator
 from golddigger.model.postprocess import maps_to_particles
-from golddigger.model.sizing import SIZING_MODES, measure_classes
 from golddigger.model.preprocess import normalise_tensor, resample_plane, robust_stats
+from golddigger.model.sizing import SIZING_MODES, measure_classes
 from golddigger.particles import ParticleTable
 
 __all__ = ["Detector", "tiled_forward"]
