@@ -53,9 +53,15 @@ _COMMON = "golddigger-common.ijm"
 
 def scripts_dir() -> Path:
     """Where the ``.ijm`` sources are: ``$GOLDDIGGER_FIJI_SCRIPTS``, else the repository's
-    ``fiji-scripts/`` (beside ``src/``)."""
+    ``fiji-scripts/`` (beside ``src/``), else the copy a wheel installs under
+    ``<prefix>/share/golddigger/``."""
     env = os.environ.get("GOLDDIGGER_FIJI_SCRIPTS")
-    path = Path(env) if env else Path(__file__).resolve().parents[3] / "fiji-scripts"
+    if env:
+        path = Path(env)
+    else:
+        from golddigger.model.folder import installed_data_dir
+
+        path = installed_data_dir("fiji-scripts")
     if not (path / _COMMON).is_file():
         raise GoldDiggerError(f"the Gold Digger ImageJ macros are not in {path}; set "
                               "GOLDDIGGER_FIJI_SCRIPTS to the fiji-scripts folder")

@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "MODEL_FILES",
     "available_models",
+    "installed_data_dir",
     "models_root",
     "read_model_folder",
     "resolve_model",
@@ -35,11 +36,27 @@ MODEL_FILES = ("config.json", "weights.pt", "thresholds.json", "metrics.json")
 
 def models_root() -> Path:
     """Where shipped models live: ``$GOLDDIGGER_MODELS``, else the repository's ``models/``
-    (beside ``src/``)."""
+    (beside ``src/``: a source checkout or editable install), else
+    ``<prefix>/share/golddigger/models`` (where a wheel installs them)."""
     env = os.environ.get("GOLDDIGGER_MODELS")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[3] / "models"
+    return installed_data_dir("models")
+
+
+def installed_data_dir(name: str) -> Path:
+    """The repository's top-level folder ``name`` when running from a checkout, else the
+    copy a wheel installs under ``<prefix>/share/golddigger/`` (pyproject's data-files)."""
+    checkout = Path(__file__).resolve().parents[3] / name
+    if checkout.is_dir():
+        return checkout
+    import sys
+
+    for prefix in (sys.prefix, sys.base_prefix):
+        shared = Path(prefix) / "share" / "golddigger" / name
+        if shared.is_dir():
+            return shared
+    return checkout
 
 
 def available_models() -> list[str]:
