@@ -197,3 +197,22 @@ def test_predict_bad_inputs(tiny_model):
         det.predict(img, 1.0, classes=[9])
     with pytest.raises(GoldDiggerError, match="empty"):
         det.predict(img, 1.0, region=np.zeros((64, 64), bool))
+
+
+def test_installed_data_dir_falls_back_to_prefix_share(tmp_path, monkeypatch):
+    """A wheel puts models/ and fiji-scripts/ under <prefix>/share/golddigger/; without a
+    checkout beside the package they are found there."""
+    import sys
+
+    from golddigger.model.folder import installed_data_dir
+
+    name = "not-in-the-checkout"
+    monkeypatch.setattr(sys, "prefix", str(tmp_path))
+    target = tmp_path / "share" / "golddigger" / name
+    assert installed_data_dir(name) != target  # nowhere yet: the checkout path is named
+    target.mkdir(parents=True)
+    assert installed_data_dir(name) == target
+    # a checkout wins
+    from tests.conftest import REPO
+
+    assert installed_data_dir("models") == REPO / "models"
