@@ -53,6 +53,10 @@ def add_parser(sub) -> None:
     p.add_argument("--init-model", default=None, metavar="NAME_OR_DIR",
                    help="start from this model's weights (fine-tuning)")
     p.add_argument("--base-channels", type=int, default=12)
+    p.add_argument("--sizing", choices=("maps", "image"), default=None,
+                   help="how the model decides a particle's size class: its class maps, or "
+                        "measured from the image (default: image; with --init-model, that "
+                        "model's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--resume", action="store_true",
@@ -128,12 +132,14 @@ def run(args) -> int:
     init_state = None
     if args.init_model:
         init_cfg, init_state, _, _ = read_model_folder(resolve_model(args.init_model))
-        config = init_cfg.model_copy(update={"name": out.name})
+        config = init_cfg.model_copy(update={"name": out.name}
+                                     | ({"sizing": args.sizing} if args.sizing else {}))
         if args.classes and sorted(args.classes) != config.classes_nm:
             raise CliError("--classes must match the --init-model's classes "
                            f"{config.classes_nm}")
     else:
         config = ModelConfig(name=out.name, base_channels=args.base_channels,
+                             sizing=args.sizing or "image",
                              **({"classes_nm": args.classes} if args.classes else {}))
     # validation split
     names = [s.name for s in samples]
