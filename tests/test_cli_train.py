@@ -1,0 +1,59 @@
+"""`golddigger train` end to end: synthetic images with their CSVs and region ROIs -> a
+model folder that `golddigger detect --model DIR` and `Detector.from_folder` load."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from golddigger.cli.main import main
+from golddigger.model.detector import Detector
+from golddigger.particles import ParticleTable
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("train-cli")
+    data = tmp / "data"
+    assert main(["synth", "-o", str(data), "-n", "3", "--size", "320", "320", "--seed", "7",
+                 "-q"]) == 0
+    model = tmp / "my-model"
+    code = main(["train", str(data), "-o", str(model), "--steps", "12", "--batch-size", "2",
+                 "--val", "synth_0009", "--threads", "1", "-q"])
+    assert code == 0
+    return data, model
+
+
+def test_model_folder_is_complete(trained):
+    _, model = trained
+    config = json.loads((model / "config.json").read_text())
+    assert config["name"] == "my-model"
+    assert config["sizing"] == "image"  # new models measure size classes
+    metrics = json.loads((model / "metrics.json").read_text())
+    assert metrics["steps_done"] == 12
+    assert metrics["trained_on"] == ["synth_0007", "synth_0008"]
+    assert metrics["validation"]["images"] == ["synth_0009"]
+    thresholds = json.loads((model / "thresholds.json").read_text())
+    assert 0.0 < thresholds["threshold"] < 1.0
+    det = Detector.from_folder(model)  # checksums verified
+    assert det.config.sizing == "image"
+
+
+def test_detect_with_the_trained_model(trained, tmp_path):
+    data, model = trained
+    out = tmp_path / "out"
+    assert main(["detect", str(data / "synth_0009.tif"), "-o", str(out), "--model",
+                 str(model), "--threshold", "0.05", "-q"]) == 0
+    found = ParticleTable.from_csv(out / "synth_0009.csv")
+    # 12 steps teach little; the contract is the output, not the accuracy
+    assert set(found.diameter_nm) <= {6.0, 12.0, 18.0}
+    assert (out / "synth_0009_RoiSet.zip").is_file()
+
+
+def test_existing_model_folder_is_not_replaced(trained, capsys):
+    data, model = trained
+    before = (model / "weights.pt").read_bytes()
+    assert main(["train", str(data), "-o", str(model), "--steps", "12", "-q"]) != 0
+    assert "--overwrite" in capsys.readouterr().err
+    assert (model / "weights.pt").read_bytes() == before
