@@ -27,7 +27,7 @@ from golddigger.evaluate import evaluate_many
 from golddigger.io.images import read_image
 from golddigger.model.config import ModelConfig
 from golddigger.model.detector import Detector
-from golddigger.model.sizing import measure_classes
+from golddigger.model.sizing import measure_particles
 from golddigger.particles import ParticleTable
 from golddigger.train import (
     Sample,
@@ -119,11 +119,13 @@ def main(argv=None) -> int:
     done = [s for s in samples if (args.out / f"pred_{s.name}.csv").exists()]
     preds = [ParticleTable.from_csv(args.out / f"pred_{s.name}.csv") for s in done]
     if args.sizing == "image":
-        # the stored predictions carry the class of the strongest map; re-size them as
-        # Detector.predict(sizing="image") does (thresholds then apply to that class)
-        preds = [ParticleTable(p.x, p.y, measure_classes(s.image, p.x, p.y, cfg.classes_nm,
-                                                         s.pixel_size_nm), p.score, p.slice)
-                 for s, p in zip(done, preds, strict=True)]
+        # the stored predictions carry the class of the strongest map and the map's
+        # centre; measure both on the image as Detector.predict(sizing="image") does
+        # (thresholds then apply to the measured class)
+        measured = [measure_particles(s.image, p.x, p.y, cfg.classes_nm, s.pixel_size_nm)
+                    for s, p in zip(done, preds, strict=True)]
+        preds = [ParticleTable(x, y, d, p.score, p.slice)
+                 for (d, x, y), p in zip(measured, preds, strict=True)]
     # thresholds for fold k are chosen on the other folds' held-out predictions only
     classes = [float(c) for c in cfg.classes_nm]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from golddigger.model.sizing import measure_classes
+from golddigger.model.sizing import measure_classes, measure_particles
 from golddigger.synth import SynthConfig, generate
 
 
@@ -56,3 +56,24 @@ def test_bad_input():
         measure_classes(np.zeros((9, 9)), [1], [1], [6, 12], 0)
     with pytest.raises(ValueError, match="shape"):
         measure_classes(np.zeros((9, 9)), [1, 2], [1], [6, 12], 1.0)
+
+
+def test_centres_are_refined_to_the_disc():
+    px = 0.56
+    rng = np.random.default_rng(1)
+    grid = np.array([(60.0 + 60 * i, 60.0 + 80 * j) for i in range(4) for j in range(2)])
+    true = grid + rng.uniform(-0.5, 0.5, grid.shape)  # sub-pixel centres, well apart
+    diam = [6.0, 12.0] * 4
+    yy, xx = np.mgrid[:200, :300]
+    img = np.full((200, 300), 200.0)
+    for (cx, cy), d in zip(true, diam, strict=True):  # sub-pixel centred discs
+        img -= 140 * ((xx - cx) ** 2 + (yy - cy) ** 2 <= (0.5 * d / px) ** 2)
+    from scipy.ndimage import gaussian_filter
+
+    img = gaussian_filter(img, 1.0)
+    guess = true + rng.uniform(-1.5, 1.5, true.shape)  # up to 1.5 px (0.8 nm) off
+    d, x, y = measure_particles(img, guess[:, 0], guess[:, 1], [6.0, 12.0], px)
+    np.testing.assert_array_equal(d, diam)
+    err = np.hypot(x - true[:, 0], y - true[:, 1])
+    before = np.hypot(*(guess - true).T)
+    assert err.max() < 0.5 and err.mean() < 0.5 * before.mean()

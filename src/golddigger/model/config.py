@@ -21,8 +21,8 @@ class ModelConfig(BaseModel):
                                        description="target Gaussian sigma / particle radius")
     sizing: str = Field("maps", pattern="^(maps|image)$",
                         description="size class from the strongest class map ('maps') or "
-                                    "measured from the image at each detection ('image', "
-                                    "golddigger.model.sizing)")
+                                    "size class and centre measured from the image at each "
+                                    "detection ('image', golddigger.model.sizing)")
     halo_px: int = Field(96, ge=0, description="tile overlap on each side, model pixels; "
                          "at least the generator's receptive radius (92 px at depth 4)")
     tile_size: int = Field(1024, ge=32, description="tile core size, model pixels")

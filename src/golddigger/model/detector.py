@@ -21,7 +21,7 @@ from golddigger.model.folder import read_model_folder, resolve_model
 from golddigger.model.networks import UNetGenerator
 from golddigger.model.postprocess import maps_to_particles
 from golddigger.model.preprocess import normalise_tensor, resample_plane, robust_stats
-from golddigger.model.sizing import SIZING_MODES, measure_classes
+from golddigger.model.sizing import SIZING_MODES, measure_particles
 from golddigger.particles import ParticleTable
 
 __all__ = ["Detector", "tiled_forward"]
@@ -253,8 +253,9 @@ class Detector:
             Show a progress bar over slices.
         sizing : {"maps", "image"}, optional
             How each particle's class is decided (default: the model's ``sizing``): the
-            strongest class map, or measured from the image (`golddigger.model.sizing`).
-            With "image" the class thresholds apply to the measured class.
+            strongest class map, or measured from the image (`golddigger.model.sizing`;
+            the centre is then refined on the image too). With "image" the class
+            thresholds apply to the measured class.
 
         Returns
         -------
@@ -307,7 +308,10 @@ class Detector:
             x = (x + 0.5) / fx - 0.5
             y = (y + 0.5) / fy - 0.5
             if sizing == "image":
-                d = measure_classes(image.slice(s), x, y, self.classes, px)
+                plane = image.slice(s)
+                d, x, y = measure_particles(plane, x, y, self.classes, px)
+                x = np.clip(x, 0, plane.shape[1] - 1)
+                y = np.clip(y, 0, plane.shape[0] - 1)
                 t = np.array([thresholds[self.classes.index(float(c))] for c in d])
                 ok = score >= t
                 x, y, d, score = x[ok], y[ok], d[ok], score[ok]

@@ -18,7 +18,7 @@ import logging
 
 import numpy as np
 
-__all__ = ["measure_classes", "SIZING_MODES"]
+__all__ = ["measure_classes", "measure_particles", "SIZING_MODES"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,22 @@ def measure_classes(plane: np.ndarray, x: np.ndarray, y: np.ndarray,
     ndarray of float
         One diameter from ``diameters_nm`` per position.
     """
+    return measure_particles(plane, x, y, diameters_nm, pixel_size_nm, search_nm)[0]
+
+
+def measure_particles(plane: np.ndarray, x: np.ndarray, y: np.ndarray,
+                      diameters_nm: list[float] | tuple[float, ...], pixel_size_nm: float,
+                      search_nm: float = 1.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Size class and refined centre of each particle, measured from the image.
+
+    As `measure_classes`; the centre is moved to the sub-pixel peak of the winning
+    class's response within ``search_nm`` of the given one (a parabola through the peak
+    and its neighbours on each axis).
+
+    Returns
+    -------
+    diameter_nm, x, y : arrays
+    """
     plane = np.asarray(plane) if not isinstance(plane, np.memmap) else plane
     if plane.ndim != 2:
         raise ValueError(f"expected a 2D plane, got shape {plane.shape}")
@@ -62,15 +78,16 @@ def measure_classes(plane: np.ndarray, x: np.ndarray, y: np.ndarray,
     diameters = np.asarray(sorted(float(d) for d in diameters_nm))
     if diameters.size == 0:
         raise ValueError("no candidate diameters")
-    out = np.full(x.size, diameters[0])
-    if diameters.size == 1 or x.size == 0:
-        return out
+    x, y = x.ravel(), y.ravel()
+    if x.size == 0:
+        return np.full(0, diameters[0]), x.copy(), y.copy()
     sigmas = diameters / 2 / np.sqrt(2) / pixel_size_nm
     search = max(1, int(round(search_nm / pixel_size_nm)))
     cx = np.round(x).astype(np.int64)
     cy = np.round(y).astype(np.int64)
     h, w = plane.shape
-    best = np.empty((sigmas.size, x.size))
+    side = 2 * search + 1
+    cores = np.empty((sigmas.size, x.size, side, side))
     for k, sigma in enumerate(sigmas):
         # windows around every detection, (N, W, W), mirrored at the image edges; the
         # separable LoG is evaluated only on the (2 search + 1)^2 core of each window, as
@@ -83,11 +100,34 @@ def measure_classes(plane: np.ndarray, x: np.ndarray, y: np.ndarray,
         for start in range(0, x.size, _CHUNK):
             sl = slice(start, start + _CHUNK)
             win = np.asarray(plane[rows[sl, :, None], cols[sl, None, :]], dtype=np.float64)
-            # gold is dark: the response of the inverted image, scale-normalised
-            lap = g2 @ win @ g0.T + g0 @ win @ g2.T
-            resp = sigma**2 * lap  # = -sigma^2 LoG(-image)
-            best[k, sl] = resp.reshape(resp.shape[0], -1).max(axis=1)
-    return diameters[np.argmax(best, axis=0)]
+            # gold is dark: -sigma^2 LoG of the inverted image = sigma^2 LoG(image)
+            cores[k, sl] = sigma**2 * (g2 @ win @ g0.T + g0 @ win @ g2.T)
+    flat = cores.reshape(sigmas.size, x.size, -1)
+    best = np.argmax(flat.max(axis=2), axis=0)
+    n = np.arange(x.size)
+    win_core = cores[best, n]  # (N, side, side)
+    peak = win_core.reshape(x.size, -1).argmax(axis=1)
+    py, px = np.divmod(peak, side)
+    dy = _parabola(win_core, py, px, axis=0)
+    dx = _parabola(win_core, py, px, axis=1)
+    return diameters[best], cx + px - search + dx, cy + py - search + dy
+
+
+def _parabola(core: np.ndarray, py: np.ndarray, px: np.ndarray, axis: int) -> np.ndarray:
+    """Sub-pixel offset of each core's peak along ``axis`` (0 at the core's border)."""
+    side = core.shape[1]
+    n = np.arange(core.shape[0])
+    i = py if axis == 0 else px
+    inside = (i > 0) & (i < side - 1)
+    lo, hi = np.clip(i - 1, 0, side - 1), np.clip(i + 1, 0, side - 1)
+    if axis == 0:
+        a, b, c = core[n, lo, px], core[n, py, px], core[n, hi, px]
+    else:
+        a, b, c = core[n, py, lo], core[n, py, px], core[n, py, hi]
+    denom = a - 2 * b + c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        off = np.where(inside & (denom < 0), 0.5 * (a - c) / denom, 0.0)
+    return np.clip(off, -0.5, 0.5)
 
 
 _TRUNCATE = 3.5  # Gaussian kernels are cut at this many sigmas
