@@ -1,7 +1,7 @@
 """Train the shipped model on every labelled image of a data folder.
 
     python benchmarks/train_shipped_model.py --data ../shared/data/mpfi-fril \
-        --out models/fril-gold-v1 [--threshold-from runs/cv/cv_result.json]
+        --out models/fril-gold-v2 --name fril-gold-v2
 
 The detection threshold comes from the cross-validation run (`cv_accuracy.py`: the best
 pooled class-agnostic F1 over all held-out predictions), since no image is left to tune it on.
@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--threshold-from", type=Path, default=None)
-    ap.add_argument("--name", default="fril-gold-v1")
+    ap.add_argument("--name", default="fril-gold-v2")
     ap.add_argument("--pixel-size", type=float, default=None)
     ap.add_argument("--sizing", choices=("maps", "image"), default="image")
     args = ap.parse_args(argv)

@@ -280,9 +280,6 @@ def test_detect_gold_from_the_menu_command(ij, tmp_path):
     assert all(roi.roitype == 10 and "-12nm-" in roi.name for roi in new)  # points, 12 nm
 
 
-@pytest.mark.xfail(strict=False, reason="fril-gold-v1 reports 1.5-3x the true count on "
-                   "synthetic images (extra 6 nm particles) and no 18 nm class; the bridge "
-                   "itself returns exactly Detector.predict's particles (tested above)")
 def test_detect_gold_count_and_classes_are_close_to_the_truth(ij, tmp_path):
     from golddigger.imagej import convert
 
