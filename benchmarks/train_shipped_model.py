@@ -1,7 +1,15 @@
 """Train the shipped model on every labelled image of a data folder.
 
+How fril-gold-v2 was made (the cross-validation and the model used the same recipe):
+
+    python benchmarks/cv_accuracy.py --data ../shared/data/mpfi-fril --pixel-size 0.5587 \
+        --out runs/cv_v2 --k 3 --steps 4500 --adv-weight 0.05 --synth 8 --threads 1
     python benchmarks/train_shipped_model.py --data ../shared/data/mpfi-fril \
-        --out models/fril-gold-v2 --name fril-gold-v2
+        --pixel-size 0.5587 --out runs/fril-gold-v2 --name fril-gold-v2 --steps 4500 \
+        --synth 8 --threads 1
+    python benchmarks/cv_accuracy.py ... --summarise-only --baseline --sizing image
+    python benchmarks/finalise_shipped_model.py --model runs/fril-gold-v2 \
+        --cv runs/cv_v2/cv_result_image.json
 
 The detection threshold comes from the cross-validation run (`cv_accuracy.py`: the best
 pooled class-agnostic F1 over all held-out predictions), since no image is left to tune it on.
