@@ -20,7 +20,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from golddigger.evaluate import evaluate_many
@@ -30,6 +29,7 @@ from golddigger.model.detector import Detector
 from golddigger.model.sizing import measure_particles
 from golddigger.particles import ParticleTable
 from golddigger.train import (
+    THRESHOLD_GRID,
     Sample,
     TrainConfig,
     filter_by_class_thresholds,
@@ -39,7 +39,7 @@ from golddigger.train import (
     tune_threshold,
 )
 
-GRID = tuple(np.round(np.arange(0.1, 0.91, 0.02), 2))
+GRID = THRESHOLD_GRID
 
 
 def load_samples(data: Path, pixel_size_nm: float | None) -> list[Sample]:

@@ -36,6 +36,9 @@ __all__ = ["TrainConfig", "TrainingPair", "Trainer", "prepare_pair", "tune_thres
 
 logger = logging.getLogger(__name__)
 
+#: Score thresholds tried when tuning (validation, cross-validation).
+THRESHOLD_GRID: tuple[float, ...] = tuple(round(0.1 + 0.02 * i, 2) for i in range(41))
+
 #: A class gets its own threshold only if validation holds at least this many of it.
 MIN_PER_CLASS_FOR_TUNING = 15
 
@@ -424,7 +427,7 @@ class Trainer:
 
 
 def tune_threshold(score_fn: Callable[[float], float],
-                   grid: Sequence[float] = tuple(np.round(np.arange(0.1, 0.91, 0.02), 2))
+                   grid: Sequence[float] = THRESHOLD_GRID
                    ) -> tuple[float, float]:
     """The threshold in ``grid`` with the best ``score_fn`` (e.g. pooled class-agnostic F1);
     ties go to the middle of the best plateau. Returns (threshold, score)."""
@@ -444,7 +447,7 @@ def filter_by_class_thresholds(particles: ParticleTable, thresholds: dict[float,
 
 def tune_class_thresholds(score_fn: Callable[[dict[float, float]], float],
                           classes: Sequence[float],
-                          grid: Sequence[float] = tuple(np.round(np.arange(0.1, 0.91, 0.02), 2)),
+                          grid: Sequence[float] = THRESHOLD_GRID,
                           rounds: int = 2) -> tuple[dict[float, float], float]:
     """Per-class thresholds by coordinate ascent on ``score_fn`` (e.g. pooled
     class-agnostic F1 over *several* images: one class's threshold is never chosen on a

@@ -300,9 +300,10 @@ class Detector:
                 logger.info("%s: slice %d is constant; no particles", image.name, s)
                 continue
             maps, (fx, fy) = self.predict_maps(image.slice(s), px, tile_size)
-            found = thresholds if sizing == "maps" else [min(thresholds)] * len(thresholds)
+            # every candidate above the lowest threshold; each is held to its own class's
+            # threshold once its class is final (equal to thresholding inside, for "maps")
             x, y, d, score = maps_to_particles(maps, list(self.classes), self.pixel_size_nm,
-                                               found)
+                                               [min(thresholds)] * len(thresholds))
             del maps
             # map pixels -> input pixels (half-pixel convention)
             x = (x + 0.5) / fx - 0.5
@@ -312,9 +313,8 @@ class Detector:
                 d, x, y = measure_particles(plane, x, y, self.classes, px)
                 x = np.clip(x, 0, plane.shape[1] - 1)
                 y = np.clip(y, 0, plane.shape[0] - 1)
-                t = np.array([thresholds[self.classes.index(float(c))] for c in d])
-                ok = score >= t
-                x, y, d, score = x[ok], y[ok], d[ok], score[ok]
+            ok = score >= np.asarray(thresholds)[np.searchsorted(self.classes, d)]
+            x, y, d, score = x[ok], y[ok], d[ok], score[ok]
             table = ParticleTable(x, y, d, score, np.full(x.size, s))
             keep = np.isin(table.diameter_nm, wanted)
             if region is not None:
