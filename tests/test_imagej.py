@@ -374,7 +374,14 @@ def test_menu_click_shows_a_dialog_that_the_recorder_records(ij):
     r = _synth((400, 420), {6: 8, 12: 3}, seed=21)
     convert.array_to_imageplus("clicked.tif", r.image, PX).show()
     IJ.run("Record...")
+    for _ in range(200):  # the Recorder window opens on the event thread
+        if Recorder.getInstance() is not None and Recorder.record:
+            break
+        time.sleep(0.05)
+    # Earlier tests in this JVM ran Detect Gold too: wait for a new entry, not any entry.
+    runs_before = len(ij.session.history)
     ij.session.dialogs = True
+    text = ""
     try:
         item = _menu_item(Menus.getMenuBar(), ["Plugins", "Gold Digger", "Detect Gold"])
         assert item is not None, "Plugins > Gold Digger > Detect Gold is missing"
@@ -391,10 +398,15 @@ def test_menu_click_shows_a_dialog_that_the_recorder_records(ij):
         ok = dialog.getButtons()[0]
         dialog.actionPerformed(ActionEvent(ok, ActionEvent.ACTION_PERFORMED, "OK"))
         for _ in range(600):
-            if ij.session.history and ij.session.history[-1]["command"] == "Detect Gold":
+            if len(ij.session.history) > runs_before:
                 break
             time.sleep(0.05)
-        text = str(Recorder.getInstance().getText())
+        assert ij.session.history[-1]["command"] == "Detect Gold"
+        for _ in range(200):  # the recorder writes its line as the command returns
+            text = str(Recorder.getInstance().getText())
+            if "Detect Gold" in text:
+                break
+            time.sleep(0.05)
     finally:
         ij.session.dialogs = False
         rec = Recorder.getInstance()
