@@ -8,7 +8,8 @@ The data folder holds ``images/<stem>.{jpg,tif}`` and ``labels/<stem>.csv``
 predictions are kept at a low threshold. The threshold used to score image k is the one
 with the best pooled class-agnostic F1 on the *other* images' held-out predictions, so no
 image's labels choose its own threshold. Folds already done (predictions on disk) are
-skipped, so a run can be resumed.
+skipped, so a run can be resumed; a fold whose model is on disk but whose predictions
+are not is predicted again without training (to try ``--tta`` or ``--edge-pad``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from golddigger.evaluate import evaluate_many
 from golddigger.io.images import read_image
 from golddigger.model.config import ModelConfig
 from golddigger.model.detector import Detector
+from golddigger.model.networks import UNetGenerator
 from golddigger.model.sizing import measure_particles
 from golddigger.particles import ParticleTable
 from golddigger.train import (
@@ -80,6 +82,12 @@ def main(argv=None) -> int:
     ap.add_argument("--sizing", choices=("maps", "image"), default="image",
                     help="size class from the strongest map or measured from the image")
     ap.add_argument("--class-balance", type=float, default=0.5)
+    ap.add_argument("--tta", type=int, default=1, choices=(1, 2, 4, 8),
+                    help="test-time augmentation passes when predicting")
+    ap.add_argument("--precision", default="float32", choices=("auto", "float32", "bfloat16"),
+                    help="network arithmetic when predicting")
+    ap.add_argument("--edge-pad", type=int, default=None,
+                    help="mirrored context at image edges, model px (default: the config's)")
     ap.add_argument("--baseline", action="store_true", help="also tune and score LoG")
     ap.add_argument("--summarise-only", action="store_true",
                     help="train nothing: score the folds whose predictions exist")
@@ -92,6 +100,8 @@ def main(argv=None) -> int:
     folds = [names[i::k] for i in range(k)]
     args.out.mkdir(parents=True, exist_ok=True)
     cfg = ModelConfig(name="cv", base_channels=args.base)
+    if args.edge_pad is not None:
+        cfg = cfg.model_copy(update={"edge_pad_px": args.edge_pad})
     tcfg = TrainConfig(steps=args.steps, adv_weight=args.adv_weight, seed=args.seed,
                        synth_fraction=args.synth_fraction if args.synth else 0.0,
                        class_balance=args.class_balance)
@@ -107,12 +117,18 @@ def main(argv=None) -> int:
             continue
         train = [s for s in samples if s.name not in held] + synth
         t0 = time.monotonic()
-        trainer, _, _ = train_model(train, cfg, tcfg, progress=False)
-        torch.save(trainer.G.state_dict(), args.out / f"model_{'+'.join(held)}.pt")
-        det = Detector(trainer.G, cfg, {"threshold": 0.5})
+        model_file = args.out / f"model_{'+'.join(held)}.pt"
+        if model_file.exists():  # trained before: predict again (e.g. with --tta)
+            net = UNetGenerator(len(cfg.classes_nm), cfg.base_channels, cfg.depth)
+            net.load_state_dict(torch.load(model_file, weights_only=True))
+        else:
+            net = train_model(train, cfg, tcfg, progress=False)[0].G
+            torch.save(net.state_dict(), model_file)
+        det = Detector(net, cfg, {"threshold": 0.5}, precision=args.precision)
         for h, f in zip(held, pred_files, strict=True):
             test = next(s for s in samples if s.name == h)
-            det.predict(test.image, test.pixel_size_nm, threshold=0.05).to_csv(f)
+            det.predict(test.image, test.pixel_size_nm, threshold=0.05,
+                        tta=args.tta).to_csv(f)
         fold = "+".join(held)
         times[fold] = round((time.monotonic() - t0) / 60, 2)
         logging.info("fold %s done in %.1f min", fold, times[fold])

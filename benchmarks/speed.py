@@ -81,11 +81,13 @@ def unet256(ngf: int = 64):
     return Block(3, ngf, b, outermost=True, in_ch=3).eval()
 
 
-def case_ours(shape, model, threads, repeat) -> dict:
+def case_ours(shape, model, threads, repeat, precision="auto") -> dict:
+    import torch
+
     from golddigger.model.detector import Detector
 
     img = test_image(shape)
-    det = Detector.from_pretrained(model, threads=threads)
+    det = Detector.from_pretrained(model, threads=threads, precision=precision)
     det.predict(img[:1024, :1024], PX)  # warm-up
     totals, models = [], []
     from golddigger.model.detector import tiled_forward
@@ -95,13 +97,16 @@ def case_ours(shape, model, threads, repeat) -> dict:
     for _ in range(repeat):
         t = normalise_tensor(resample_plane(img, factor), robust_stats(img))
         t1 = time.perf_counter()
-        tiled_forward(det._net, t, 2**det.config.depth, det.config.halo_px,
-                      det.config.tile_size)
+        with torch.autocast("cpu", dtype=torch.bfloat16,
+                            enabled=det.precision == "bfloat16"):
+            tiled_forward(det._net, t, 2**det.config.depth, det.config.halo_px,
+                          det.config.tile_size, edge_pad=det.config.edge_pad_px)
         models.append(time.perf_counter() - t1)
         t2 = time.perf_counter()
         n = len(det.predict(img, PX))
         totals.append(time.perf_counter() - t2)
-    return {"shape": list(shape), "model_s": float(np.median(models)),
+    return {"shape": list(shape), "precision": det.precision,
+            "model_s": float(np.median(models)),
             "total_s": float(np.median(totals)), "particles": n, "peak_rss_mb": peak_rss_mb()}
 
 
@@ -128,7 +133,7 @@ def case_pix2pix(shape, threads, repeat) -> dict:
             "model_s": float(np.median(times)), "peak_rss_mb": peak_rss_mb()}
 
 
-def case_cli(shape, model, threads) -> dict:
+def case_cli(shape, model, threads, precision="auto") -> dict:
     from golddigger.io.images import write_tiff
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -136,7 +141,8 @@ def case_cli(shape, model, threads) -> dict:
         write_tiff(path, test_image(shape), PX)
         exe = Path(sys.executable).parent / "golddigger"
         cmd = [str(exe), "detect", str(path), "-o", str(Path(tmp) / "out"), "--quiet",
-               "--threads", str(threads)] + (["--model", model] if model else [])
+               "--threads", str(threads), "--precision", precision]
+        cmd += ["--model", model] if model else []
         times = []
         for _ in range(3):
             out = Path(tmp) / "out"
@@ -157,18 +163,23 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--case", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"),
+                    help="our network's arithmetic (auto: bfloat16 where native)")
     args = ap.parse_args(argv)
-    cases = {"ours-2k": lambda: case_ours((2115, 2048), args.model, args.threads, args.repeat),
-             "ours-8k": lambda: case_ours((8192, 8192), args.model, args.threads, 1),
+    cases = {"ours-2k": lambda: case_ours((2115, 2048), args.model, args.threads, args.repeat,
+                                          args.precision),
+             "ours-8k": lambda: case_ours((8192, 8192), args.model, args.threads, 1,
+                                          args.precision),
              "pix2pix-2k": lambda: case_pix2pix((2115, 2048), args.threads, args.repeat),
-             "cli-2k": lambda: case_cli((2115, 2048), args.model, args.threads)}
+             "cli-2k": lambda: case_cli((2115, 2048), args.model, args.threads, args.precision)}
     if args.case:
         print(json.dumps(cases[args.case]()))
         return 0
     results = {}
     for name in cases:
         cmd = [sys.executable, __file__, "--case", name, "--threads", str(args.threads),
-               "--repeat", str(args.repeat)] + (["--model", args.model] if args.model else [])
+               "--repeat", str(args.repeat), "--precision", args.precision]
+        cmd += ["--model", args.model] if args.model else []
         out = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
         if out.returncode:
             results[name] = {"error": out.stderr.strip().splitlines()[-1:]}

@@ -48,15 +48,36 @@ def test_fused_network_matches_training_network():
 
 
 @pytest.mark.parametrize("tile", [96, 160])
-def test_tiled_equals_untiled(tile):
+@pytest.mark.parametrize("edge_pad", [0, 5, 16, 96])
+def test_tiled_equals_untiled(tile, edge_pad):
     torch.manual_seed(1)
     cfg = ModelConfig()
     net = _fuse_for_inference(_random_bn(UNetGenerator(3, 4, cfg.depth)))
     img = np.random.default_rng(0).normal(size=(237, 301)).astype(np.float32)
-    whole = tiled_forward(net, img, 2**cfg.depth, cfg.halo_px, None)
-    tiled = tiled_forward(net, img, 2**cfg.depth, cfg.halo_px, tile)
+    whole = tiled_forward(net, img, 2**cfg.depth, cfg.halo_px, None, edge_pad=edge_pad)
+    tiled = tiled_forward(net, img, 2**cfg.depth, cfg.halo_px, tile, edge_pad=edge_pad)
     assert whole.shape == (3, 237, 301)
     np.testing.assert_allclose(tiled, whole, atol=2e-5)
+
+
+@pytest.mark.parametrize("edge_pad", [0, 16, 40])
+def test_untiled_is_one_pass_over_the_mirrored_image(edge_pad):
+    """What "untiled" means: the network over the image mirrored by edge_pad (and up to a
+    multiple of 16 at the bottom and right), cropped back."""
+    torch.manual_seed(3)
+    cfg = ModelConfig()
+    net = _fuse_for_inference(_random_bn(UNetGenerator(3, 4, cfg.depth)))
+    img = np.random.default_rng(1).normal(size=(100, 75)).astype(np.float32)
+    h, w = img.shape
+    hp, wp = -(-(h + 2 * edge_pad) // 16) * 16, -(-(w + 2 * edge_pad) // 16) * 16
+    padded = np.pad(img, ((edge_pad, hp - h - edge_pad), (edge_pad, wp - w - edge_pad)),
+                    mode="symmetric")
+    with torch.no_grad():
+        ref = net(torch.from_numpy(padded)[None, None].contiguous(
+            memory_format=torch.channels_last))[0].numpy()
+    got = tiled_forward(net, img, 16, cfg.halo_px, None, edge_pad=edge_pad)
+    np.testing.assert_allclose(got, ref[:, edge_pad:edge_pad + h, edge_pad:edge_pad + w],
+                               atol=1e-5)
 
 
 def test_halo_covers_receptive_field():
@@ -223,3 +244,35 @@ def test_installed_data_dir_falls_back_to_prefix_share(tmp_path, monkeypatch):
     from tests.conftest import REPO
 
     assert installed_data_dir("models") == REPO / "models"
+
+
+def test_tta_maps_turn_with_the_image(tiny_model):
+    """With all 8 flips/rotations averaged the maps of a turned or mirrored image are the
+    turned or mirrored maps (exactly, when no side needs padding to a multiple of 16);
+    a single pass of a random network is not."""
+    folder, _ = tiny_model
+    det = Detector.from_folder(folder, threads=1, precision="float32")
+    img = np.random.default_rng(5).normal(100, 20, (96, 96)).astype(np.float32)
+    px = det.pixel_size_nm  # no resampling
+    m8, _ = det.predict_maps(img, px, tta=8)
+    for turned, back in ((np.rot90(img), lambda m: np.rot90(m, -1, axes=(1, 2))),
+                         (img[:, ::-1], lambda m: m[:, :, ::-1])):
+        t8, _ = det.predict_maps(np.ascontiguousarray(turned), px, tta=8)
+        np.testing.assert_allclose(back(t8), m8, atol=1e-5)
+    m1, _ = det.predict_maps(img, px)
+    t1, _ = det.predict_maps(np.ascontiguousarray(np.rot90(img)), px)
+    assert np.abs(np.rot90(t1, -1, axes=(1, 2)) - m1).max() > 1e-3
+    assert 0 <= m8.min() and m8.max() <= 1
+
+
+def test_tta_tiled_equals_untiled_and_rejects_bad_counts(tiny_model):
+    folder, _ = tiny_model
+    det = Detector.from_folder(folder, threads=1)
+    img = np.random.default_rng(6).integers(0, 255, (200, 230)).astype(np.uint8)
+    a = det.predict(img, pixel_size_nm=1.0, threshold=0.3, tile_size=None, tta=4)
+    b = det.predict(img, pixel_size_nm=1.0, threshold=0.3, tile_size=48, tta=4)
+    assert len(a) == len(b)
+    np.testing.assert_allclose(a.xy, b.xy, atol=1e-3)
+    for bad in (0, 3, 16):
+        with pytest.raises(GoldDiggerError, match="tta"):
+            det.predict(img, pixel_size_nm=1.0, tta=bad)

@@ -45,6 +45,7 @@ class DetectOptions:
     resume: bool = False
     tile_size: int | None = -1
     sizing: str | None = None  # "maps" or "image"; None: the model's
+    tta: int = 1  # test-time augmentation passes (1, 2, 4, 8)
 
 
 @dataclass
@@ -100,7 +101,7 @@ def detect_image(detector, image: CalibratedImage, region: Region | None,
     px = image.require_pixel_size()
     particles = detector.predict(image, px, region=region, threshold=options.threshold,
                                  classes=options.classes, tile_size=options.tile_size,
-                                 sizing=options.sizing)
+                                 sizing=options.sizing, tta=options.tta)
     area_px = region.area_px() if region is not None else float(np.prod(image.shape_yx))
     area = area_px * px * px / 1e6
     return particles, [area] * image.n_slices

@@ -46,6 +46,12 @@ def add_parser(sub) -> None:
     p.add_argument("--sizing", choices=("maps", "image"), default=None,
                    help="size class from the model's class maps, or measured from the image "
                         "at each particle (default: the model's setting)")
+    p.add_argument("--tta", type=int, choices=(1, 2, 4, 8), default=1, metavar="N",
+                   help="test-time augmentation: average the maps over N flips/rotations "
+                        "(1, 2, 4 or 8; N times slower; default 1)")
+    p.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
+                   help="network arithmetic; auto = bfloat16 on CPUs that do it natively "
+                        "(about 2x faster, scores within ~0.01), else float32")
     p.add_argument("--channel", type=int, metavar="N",
                    help="0-based channel of multi-channel images")
     p.add_argument("--points", action="store_true",
@@ -77,14 +83,16 @@ def run(args) -> int:
     if args.channel is not None and args.channel < 0:
         raise CliError(f"--channel is 0-based and cannot be negative, got {args.channel}")
     paths = expand_images(args.inputs)
-    detector = Detector.from_pretrained(args.model, threads=args.threads)
+    detector = Detector.from_pretrained(args.model, threads=args.threads,
+                                        precision=args.precision)
     if args.classes:
         detector._check_classes(args.classes)
     options = DetectOptions(pixel_size_nm=args.pixel_size, roi=args.roi,
                             threshold=args.threshold, classes=args.classes,
                             channel=args.channel, shape="point" if args.points else "oval",
                             overlay=args.overlay, overwrite=args.overwrite, resume=args.resume,
-                            tile_size=args.tile_size, sizing=args.sizing)
+                            tile_size=args.tile_size, sizing=args.sizing,
+                            tta=args.tta)
     bar = progress(range(len(paths)), total=len(paths), desc="detect", quiet=args.quiet,
                    unit="image")
 

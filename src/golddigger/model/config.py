@@ -25,6 +25,9 @@ class ModelConfig(BaseModel):
                                     "detection ('image', golddigger.model.sizing)")
     halo_px: int = Field(96, ge=0, description="tile overlap on each side, model pixels; "
                          "at least the generator's receptive radius (92 px at depth 4)")
+    edge_pad_px: int = Field(16, ge=0, le=512,
+                             description="mirrored context added at the image's own edges, "
+                             "model pixels (the network sees zero padding beyond it)")
     tile_size: int = Field(1024, ge=32, description="tile core size, model pixels")
     format_version: int = 1
 
