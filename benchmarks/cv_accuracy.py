@@ -56,8 +56,11 @@ def load_samples(data: Path, pixel_size_nm: float | None) -> list[Sample]:
     return samples
 
 
-def synth_samples(n: int, seed: int, pixel_size_nm: float) -> list[Sample]:
-    return synthetic_samples(n, pixel_size_nm, ModelConfig().classes_nm, seed=seed)
+def synth_samples(n: int, seed: int, pixel_size_nm: float, dark_bands: float = 0.0,
+                  dark_gold: float = 0.0) -> list[Sample]:
+    return synthetic_samples(n, pixel_size_nm, ModelConfig().classes_nm, seed=seed,
+                             dark_band_density_per_um2=dark_bands,
+                             dark_gold_fraction=dark_gold)
 
 
 def main(argv=None) -> int:
@@ -82,6 +85,13 @@ def main(argv=None) -> int:
     ap.add_argument("--sizing", choices=("maps", "image"), default="image",
                     help="size class from the strongest map or measured from the image")
     ap.add_argument("--class-balance", type=float, default=0.5)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--dark-bands", type=float, default=0.0,
+                    help="synthetic heavy platinum bands per um2 (SynthConfig)")
+    ap.add_argument("--dark-gold", type=float, default=0.0,
+                    help="share of synthetic gold on the darkest replica (SynthConfig)")
+    ap.add_argument("--init-dir", type=Path, default=None,
+                    help="start each fold from model_<fold>.pt in this folder (fine-tuning)")
     ap.add_argument("--tta", type=int, default=1, choices=(1, 2, 4, 8),
                     help="test-time augmentation passes when predicting")
     ap.add_argument("--precision", default="float32", choices=("auto", "float32", "bfloat16"),
@@ -104,8 +114,9 @@ def main(argv=None) -> int:
         cfg = cfg.model_copy(update={"edge_pad_px": args.edge_pad})
     tcfg = TrainConfig(steps=args.steps, adv_weight=args.adv_weight, seed=args.seed,
                        synth_fraction=args.synth_fraction if args.synth else 0.0,
-                       class_balance=args.class_balance)
-    synth = synth_samples(args.synth, 1000 + args.seed, samples[0].pixel_size_nm)
+                       class_balance=args.class_balance, lr=args.lr)
+    synth = synth_samples(args.synth, 1000 + args.seed, samples[0].pixel_size_nm,
+                          args.dark_bands, args.dark_gold)
     times = {}
     chosen = (set(range(len(folds))) if args.folds is None
               else {int(i) for i in args.folds.split(",")})
@@ -122,7 +133,13 @@ def main(argv=None) -> int:
             net = UNetGenerator(len(cfg.classes_nm), cfg.base_channels, cfg.depth)
             net.load_state_dict(torch.load(model_file, weights_only=True))
         else:
-            net = train_model(train, cfg, tcfg, progress=False)[0].G
+            init = None
+            if args.init_dir is not None:
+                start = torch.load(args.init_dir / model_file.name, weights_only=True)
+
+                def init(trainer, start=start):
+                    trainer.G.load_state_dict(start)
+            net = train_model(train, cfg, tcfg, progress=False, init=init)[0].G
             torch.save(net.state_dict(), model_file)
         det = Detector(net, cfg, {"threshold": 0.5}, precision=args.precision)
         for h, f in zip(held, pred_files, strict=True):

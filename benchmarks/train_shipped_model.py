@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from golddigger.model.config import ModelConfig
-from golddigger.model.folder import write_model_folder
+from golddigger.model.folder import read_model_folder, write_model_folder
 from golddigger.train import TrainConfig, train_model
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -49,16 +49,35 @@ def main(argv=None) -> int:
     ap.add_argument("--name", default="fril-gold-v2")
     ap.add_argument("--pixel-size", type=float, default=None)
     ap.add_argument("--sizing", choices=("maps", "image"), default="image")
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--dark-bands", type=float, default=0.0)
+    ap.add_argument("--dark-gold", type=float, default=0.0)
+    ap.add_argument("--init", type=Path, default=None,
+                    help="start from this model folder's weights (fine-tuning)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
     samples = load_samples(args.data, args.pixel_size)
-    synth = synth_samples(args.synth, 1000 + args.seed, samples[0].pixel_size_nm)
+    synth = synth_samples(args.synth, 1000 + args.seed, samples[0].pixel_size_nm,
+                          args.dark_bands, args.dark_gold)
     cfg = ModelConfig(name=args.name, base_channels=args.base, sizing=args.sizing)
     tcfg = TrainConfig(steps=args.steps, adv_weight=args.adv_weight, seed=args.seed,
-                       synth_fraction=args.synth_fraction if args.synth else 0.0)
+                       synth_fraction=args.synth_fraction if args.synth else 0.0,
+                       lr=args.lr)
     ckpt = args.out.with_suffix(".ckpt")
-    trainer, thresholds, metrics = train_model(samples + synth, cfg, tcfg, checkpoint=ckpt)
+    init = None
+    if args.init is not None:
+        start = read_model_folder(args.init)[1]
+
+        def init(trainer):
+            trainer.G.load_state_dict(start)
+    trainer, thresholds, metrics = train_model(samples + synth, cfg, tcfg, checkpoint=ckpt,
+                                               init=init)
+    if args.init is not None:
+        metrics["fine_tuned_from"] = args.init.name
+    if args.synth:
+        metrics["synthetic_dark"] = {"bands_per_um2": args.dark_bands,
+                                     "gold_fraction": args.dark_gold}
     if args.threshold_from:
         cv = json.loads(args.threshold_from.read_text())
         thresholds = {"threshold": cv["threshold_all_folds"],

@@ -57,3 +57,30 @@ def test_existing_model_folder_is_not_replaced(trained, capsys):
     assert main(["train", str(data), "-o", str(model), "--steps", "12", "-q"]) != 0
     assert "--overwrite" in capsys.readouterr().err
     assert (model / "weights.pt").read_bytes() == before
+
+
+def test_fine_tune_with_dark_synthetic_images(trained, tmp_path):
+    """--init-model starts from a model (at the lower fine-tuning learning rate) and the
+    synthetic images can carry dark bands with gold on them."""
+    data, model = trained
+    tuned = tmp_path / "tuned"
+    assert main(["train", str(data), "-o", str(tuned), "--init-model", str(model),
+                 "--steps", "4", "--batch-size", "2", "--no-val", "--threads", "1",
+                 "--synth", "1", "--synth-dark-bands", "8", "--synth-dark-gold", "0.3",
+                 "-q"]) == 0
+    metrics = json.loads((tuned / "metrics.json").read_text())
+    assert metrics["train_config"]["lr"] == pytest.approx(5e-4)
+    assert metrics["synthetic_images"] == 1
+    Detector.from_folder(tuned)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--synth-dark-gold", "1.5"], "--synth-dark-gold"),
+    (["--synth-dark-bands", "-1"], "--synth-dark-bands"),
+    (["--lr", "0"], "--lr"),
+])
+def test_bad_training_flags_are_one_line(trained, tmp_path, capsys, flags, message):
+    data, _ = trained
+    assert main(["train", str(data), "-o", str(tmp_path / "m"), "--steps", "1", "-q"]
+                + flags) != 0
+    assert message in capsys.readouterr().err

@@ -338,3 +338,41 @@ def test_bundled_example_is_consistent():
     # the example is exactly what the generator makes today (regenerate it if not:
     # write_example("examples", "synthetic_fril", generate(SynthConfig(), seed=3)))
     assert np.array_equal(generate(SynthConfig(), seed=3).image, img.data)
+
+
+# ---------------------------------------------------------------------- dark replica
+def test_dark_bands_darken_the_replica_and_dark_gold_sits_on_them():
+    base = SynthConfig(shape=(512, 512), counts={6: 20, 12: 4})
+    plain = generate(base, seed=5)
+    banded = generate(base.model_copy(update={"dark_band_density_per_um2": 12.0}), seed=5)
+    # bands are broad dark areas: a good share of the pixels darkens a lot, the bright
+    # end barely moves
+    darker = plain.image.astype(int) - banded.image.astype(int) > 15
+    assert darker.mean() > 0.05
+    assert abs(np.percentile(banded.image, 98) - np.percentile(plain.image, 98)) < 10
+
+    def surround(r):
+        """Median grey of a ring around each particle, relative to the image median."""
+        img = ndi.median_filter(r.image.astype(float), 5)
+        yy, xx = np.mgrid[:img.shape[0], :img.shape[1]]
+        out = []
+        for x, y, d, *_ in r.particles:
+            rr = np.hypot(xx - x, yy - y)
+            out.append(np.median(img[(rr > d / 2 / 0.5587 + 4) & (rr < d / 2 / 0.5587 + 12)]))
+        return np.asarray(out) / np.median(img)
+
+    on_dark = generate(base.model_copy(update={"dark_band_density_per_um2": 12.0,
+                                               "dark_gold_fraction": 1.0}), seed=5)
+    assert len(on_dark.particles) >= 20
+    # gold placed on the darkest tenth sits on a darker surround than gold placed anywhere
+    assert np.median(surround(on_dark)) < np.median(surround(banded)) - 0.03
+
+
+def test_dark_options_off_draw_exactly_as_before():
+    a = generate(SynthConfig(shape=(256, 256)), seed=9)
+    b = generate(SynthConfig(shape=(256, 256), dark_band_width_nm=(20.0, 30.0)), seed=9)
+    assert np.array_equal(a.image, b.image)
+    with pytest.raises(ValueError):
+        SynthConfig(dark_gold_fraction=1.5)
+    with pytest.raises(ValueError):
+        SynthConfig(dark_band_density_per_um2=-1)

@@ -148,6 +148,14 @@ class SynthConfig(BaseModel):
         Hard negatives: small dark roundish or elongated blobs that are not gold.
     edge_artefact_density_per_um2 : float
         Hard negatives: gold-like dark spots on the shadowed side of fracture edges.
+    dark_band_density_per_um2, dark_band_width_nm, dark_band_strength : float, range, range
+        Heavy platinum bands (thick dark streaks along steep fracture faces, as in real
+        replicas) per square micron, their width and optical density; 0 draws none (and
+        draws exactly as before).
+    dark_gold_fraction : float
+        Share of the gold placed on the darkest tenth of the replica (the heavy platinum
+        streaks along fracture edges), where real gold is easily missed; 0 places gold
+        without regard to darkness (and draws exactly as before).
     shadow_elevation_deg, shadow_azimuth_deg : range, range
         Platinum shadowing angle above the surface, and its direction in the image.
     platinum_contrast : range
@@ -205,6 +213,10 @@ class SynthConfig(BaseModel):
     imp_cluster_density_per_um2: Annotated[float, Field(ge=0)] = 3500.0
     dark_blob_density_per_um2: Annotated[float, Field(ge=0)] = 45.0
     edge_artefact_density_per_um2: Annotated[float, Field(ge=0)] = 12.0
+    dark_band_density_per_um2: Annotated[float, Field(ge=0)] = 0.0
+    dark_band_width_nm: Range = (15.0, 60.0)
+    dark_band_strength: Range = (0.25, 0.9)
+    dark_gold_fraction: Annotated[float, Field(ge=0, le=1)] = 0.0
 
     shadow_elevation_deg: Range = (35.0, 65.0)
     shadow_azimuth_deg: Range = (0.0, 360.0)
@@ -256,6 +268,7 @@ class SynthConfig(BaseModel):
             "patch_radius_nm": (1.0, None), "patch_step_nm": (0.0, None),
             "patch_grey": (-1.0, 1.0), "domain_radius_nm": (1.0, None),
             "domain_height_nm": (0.0, None), "domain_edge_nm": (0.1, None),
+            "dark_band_width_nm": (1.0, None), "dark_band_strength": (0.0, 5.0),
             "shadow_elevation_deg": (5.0, 90.0), "shadow_azimuth_deg": (-360.0, 720.0),
             "platinum_contrast": (0.0, 3.0), "undulation_nm": (0.0, None),
             "background_grey": (1.0, 255.0), "gamma": (0.2, 5.0),
@@ -730,6 +743,45 @@ def _gold_position(rng, cfg: SynthConfig, sc: _Scene, clusters: list, r_px: floa
     return None
 
 
+def _dark_bands(cfg: SynthConfig, rng: np.random.Generator, H: int, W: int, f: int
+                ) -> np.ndarray:
+    """Optical density of heavy platinum bands: soft-edged curved stripes."""
+    from PIL import Image, ImageDraw
+
+    px = cfg.pixel_size_nm
+    h, w = -(-H // f), -(-W // f)
+    out = np.zeros((h, w), np.float32)
+    for _ in range(int(rng.poisson(cfg.dark_band_density_per_um2 * cfg.area_um2))):
+        width = _u(rng, cfg.dark_band_width_nm) / (px * f)
+        xy = _wavy_path(rng, w, h, rng.uniform(0.3, 1.0) * max(w, h))
+        canvas = Image.new("F", (w, h), 0.0)
+        ImageDraw.Draw(canvas).line([tuple(p) for p in xy], fill=1.0,
+                                    width=max(1, int(round(width))))
+        band = _blur(np.asarray(canvas, dtype=np.float32), max(0.5, 0.2 * width))
+        out += _u(rng, cfg.dark_band_strength) * band
+    return _resize_to(out, (H, W))
+
+
+def _darkest(pt: np.ndarray, quantile: float, step: int = 3) -> np.ndarray:
+    """(N, 2) row/column coordinates, on a grid of ``step``, where the platinum is in its
+    top ``1 - quantile`` (the darkest replica)."""
+    sub = pt[::step, ::step]
+    rows, cols = np.nonzero(sub >= np.quantile(sub, quantile))
+    return np.column_stack([rows, cols]) * step
+
+
+def _dark_position(rng: np.random.Generator, dark_yx: np.ndarray | None, r_px: float,
+                   W: int, Hv: int) -> tuple[float, float] | None:
+    """A centre on the darkest replica with the disc inside the image, or None."""
+    if dark_yx is None or not len(dark_yx):
+        return None
+    for _ in range(30):
+        yy, xx = dark_yx[int(rng.integers(len(dark_yx)))] + rng.uniform(-1.5, 1.5, 2)
+        if r_px <= xx <= W - 1 - r_px and r_px <= yy <= Hv - 1 - r_px:
+            return float(xx), float(yy)
+    return None
+
+
 def generate(config: SynthConfig | None = None, seed: int | np.random.Generator | None = None
              ) -> SynthResult:
     """Make one synthetic FRIL micrograph with its ground truth.
@@ -788,6 +840,11 @@ def generate(config: SynthConfig | None = None, seed: int | np.random.Generator 
     # scattered platinum still absorb there
     od = k_pt * np.where(od > 0, od, 0.6 * od)
     od += _resize_to(grey_low, (H, W))
+    if cfg.dark_band_density_per_um2 > 0:
+        od += _dark_bands(cfg, rng, H, W, f)
+    # where gold on the darkest replica goes (before grain: darkness of the replica, not
+    # of its texture)
+    dark_yx = _darkest(od[:Hv], 0.9) if cfg.dark_gold_fraction > 0 else None
     grain = _grain(rng, (H, W), cfg.grain_period_nm / px)
     grain *= _u(rng, cfg.grain_strength) / max(float(grain[::7, ::7].std()), 1e-9)
     od += grain
@@ -807,7 +864,10 @@ def generate(config: SynthConfig | None = None, seed: int | np.random.Generator 
             attempts += 1
             d_nm = cfg.apparent_diameter(cls) * max(0.5, 1 + cfg.size_cv * rng.standard_normal())
             r_px = d_nm / 2 / px
-            pos = _gold_position(rng, cfg, sc, clusters, r_px)
+            if cfg.dark_gold_fraction > 0 and rng.uniform() < cfg.dark_gold_fraction:
+                pos = _dark_position(rng, dark_yx, r_px, W, Hv)
+            else:
+                pos = _gold_position(rng, cfg, sc, clusters, r_px)
             if pos is None or not placer.fits(pos[0], pos[1], r_px):
                 continue
             x, y = pos

@@ -558,16 +558,21 @@ def pooled_f1(samples: Sequence[Sample], predictions: Sequence[ParticleTable],
 
 
 def synthetic_samples(n: int, pixel_size_nm: float, classes_nm: Sequence[float],
-                      seed: int = 10_000, shape: tuple[int, int] = (1024, 1024)
-                      ) -> list[Sample]:
+                      seed: int = 10_000, shape: tuple[int, int] = (1024, 1024),
+                      dark_band_density_per_um2: float = 0.0,
+                      dark_gold_fraction: float = 0.0) -> list[Sample]:
     """``n`` synthetic training images (`golddigger.synth`), every particle labelled, so
-    the loss region is the whole image."""
+    the loss region is the whole image. ``dark_band_density_per_um2`` and
+    ``dark_gold_fraction`` add heavy platinum bands and put that share of the gold on the
+    darkest replica (see `golddigger.synth.SynthConfig`)."""
     from golddigger.synth import SynthConfig, generate
 
     out = []
     for i in range(n):
         r = generate(SynthConfig(shape=shape, pixel_size_nm=pixel_size_nm,
-                                 classes=tuple(classes_nm), label_outside=True), seed=seed + i)
+                                 classes=tuple(classes_nm), label_outside=True,
+                                 dark_band_density_per_um2=dark_band_density_per_um2,
+                                 dark_gold_fraction=dark_gold_fraction), seed=seed + i)
         full = Region.from_mask(np.ones(r.image.shape, dtype=bool))
         out.append(Sample(f"synth{seed + i}", r.image, r.pixel_size_nm, r.particles, full,
                           synthetic=True))

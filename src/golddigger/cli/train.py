@@ -49,6 +49,14 @@ def add_parser(sub) -> None:
                    help="weight of the adversarial (PatchGAN) term; 0 turns the GAN off")
     p.add_argument("--synth", type=int, default=0, metavar="N",
                    help="also train on N synthetic images")
+    p.add_argument("--synth-dark-bands", type=float, default=0.0, metavar="PER_UM2",
+                   help="heavy dark platinum bands per um2 in the synthetic images "
+                        "(default 0)")
+    p.add_argument("--synth-dark-gold", type=float, default=0.0, metavar="FRACTION",
+                   help="share of the synthetic gold placed on the darkest replica, where "
+                        "real gold is easily missed (default 0)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="generator learning rate (default 2e-3; 5e-4 with --init-model)")
     p.add_argument("--buffer-nm", type=float, default=30.0)
     p.add_argument("--init-model", default=None, metavar="NAME_OR_DIR",
                    help="start from this model's weights (fine-tuning)")
@@ -123,6 +131,13 @@ def run(args) -> int:
         raise CliError(f"{out} already exists; use --overwrite to replace it")
     if args.labels is not None and not args.labels.is_dir():
         raise CliError(f"{args.labels}: no such folder")
+    if not 0.0 <= args.synth_dark_gold <= 1.0:
+        raise CliError(f"--synth-dark-gold is a share between 0 and 1, got "
+                       f"{args.synth_dark_gold:g}")
+    if args.synth_dark_bands < 0:
+        raise CliError(f"--synth-dark-bands cannot be negative, got {args.synth_dark_bands:g}")
+    if args.lr is not None and not args.lr > 0:
+        raise CliError(f"--lr must be positive, got {args.lr:g}")
     paths = [p for p in expand_images(args.inputs)
              if not p.stem.endswith(("_region", "_overlay"))]
     samples = load_samples(paths, args.labels, args.pixel_size)
@@ -162,11 +177,14 @@ def run(args) -> int:
         from golddigger.train import synthetic_samples
 
         train += synthetic_samples(args.synth, train[0].pixel_size_nm, config.classes_nm,
-                                   seed=args.seed + 10_000)
+                                   seed=args.seed + 10_000,
+                                   dark_band_density_per_um2=args.synth_dark_bands,
+                                   dark_gold_fraction=args.synth_dark_gold)
+    lr = args.lr if args.lr is not None else (5e-4 if args.init_model else 2e-3)
     tcfg = TrainConfig(steps=args.steps, max_minutes=args.max_minutes,
                        batch_size=args.batch_size, adv_weight=args.adv_weight,
                        synth_fraction=0.25 if args.synth else 0.0, buffer_nm=args.buffer_nm,
-                       seed=args.seed, threads=args.threads)
+                       seed=args.seed, threads=args.threads, lr=lr)
     ckpt = out.with_name(out.name + ".ckpt")
     if ckpt.exists() and not args.resume:
         ckpt.unlink()
