@@ -317,7 +317,7 @@ class Detector:
                 maps = np.ascontiguousarray(logits)
             else:
                 maps += logits
-            del logits
+            del logits, view
         del t
         if maps is None:  # pragma: no cover - tta >= 1
             raise RuntimeError("no pass ran")
