@@ -1,7 +1,7 @@
 """Store cross-validated thresholds and figures in a trained model folder.
 
-    python benchmarks/finalise_shipped_model.py --model models/fril-gold-v2 \
-        --cv benchmarks/results/cv3_adv_4500steps_image.json
+    python benchmarks/finalise_shipped_model.py --model models/fril-gold-v3 \
+        --cv benchmarks/results/cv3_noadv_4500steps_image.json
 
 The threshold is the one with the best pooled class-agnostic F1 over *all* folds'
 held-out predictions (``threshold_all_folds``) made by models of the same recipe; the

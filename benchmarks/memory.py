@@ -1,7 +1,7 @@
 """Peak memory and time of ``golddigger detect`` on large images and a long stack.
 
     python benchmarks/memory.py                      # all cases, shipped model if present
-    python benchmarks/memory.py --cases 8192 --model models/fril-gold-v2 --threads 2
+    python benchmarks/memory.py --cases 8192 --model models/fril-gold-v3 --threads 2
 
 Each case is synthesised on the fly in a temporary folder (removed afterwards; nothing is
 committed): an uncompressed uint8 ImageJ TIFF calibrated at ``--pixel-size`` (0.5587 nm/px,
@@ -11,7 +11,7 @@ runs in a fresh Python process, which reports its peak resident memory (``VmHWM`
 The peak of the same process right after importing golddigger and torch is reported too,
 so the figure attributable to the image is ``peak - baseline``.
 
-Without a shipped model (``models/fril-gold-v2``) a model folder with random weights and
+Without a shipped model (``models/fril-gold-v3``) a model folder with random weights and
 the default architecture (`ModelConfig()`) is made: time and memory are the same as the
 trained model's, only the detections differ.
 
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     ap.add_argument("--model", type=Path, default=None,
-                    help="model folder (default: models/fril-gold-v2 if present, else a "
+                    help="model folder (default: models/fril-gold-v3 if present, else a "
                          "random model of the default architecture)")
     ap.add_argument("--pixel-size", type=float, default=0.5587)
     ap.add_argument("--threads", type=int, default=1)
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         model = args.model
         if model is None:
-            shipped = REPO / "models" / "fril-gold-v2"
+            shipped = REPO / "models" / "fril-gold-v3"
             model = shipped if (shipped / "config.json").is_file() else \
                 tiny_default_model(work / "random-default")
         print(f"model: {model}", flush=True)

@@ -1,6 +1,6 @@
 """Speed and memory of the detector, next to the original Gold Digger generator's cost.
 
-    python benchmarks/speed.py [--model fril-gold-v2] [--threads 2] [--repeat 3]
+    python benchmarks/speed.py [--model fril-gold-v3] [--threads 2] [--repeat 3]
 
 Each case runs in a fresh subprocess, so its peak RSS (VmHWM) is its own:
 - ``ours-2k`` / ``ours-8k``: `Detector.predict` on a 2048 x 2115 and an 8192 x 8192 uint8

@@ -1,15 +1,18 @@
 """Train the shipped model on every labelled image of a data folder.
 
-How fril-gold-v2 was made (the cross-validation and the model used the same recipe):
+How fril-gold-v3 was made (the cross-validation and the model used the same recipe):
 
     python benchmarks/cv_accuracy.py --data ../shared/data/mpfi-fril --pixel-size 0.5587 \
-        --out runs/cv_v2 --k 3 --steps 4500 --adv-weight 0.05 --synth 8 --threads 1
-    python benchmarks/train_shipped_model.py --data ../shared/data/mpfi-fril \
-        --pixel-size 0.5587 --out runs/fril-gold-v2 --name fril-gold-v2 --steps 4500 \
-        --synth 8 --threads 1
+        --out runs/cv_noadv_4500 --k 3 --steps 4500 --adv-weight 0 --synth 8 --threads 2
     python benchmarks/cv_accuracy.py ... --summarise-only --baseline --sizing image
-    python benchmarks/finalise_shipped_model.py --model runs/fril-gold-v2 \
-        --cv runs/cv_v2/cv_result_image.json
+    python benchmarks/train_shipped_model.py --data ../shared/data/mpfi-fril \
+        --pixel-size 0.5587 --out runs/fril-gold-v3 --name fril-gold-v3 --steps 4500 \
+        --synth 8 --threads 2 --adv-weight 0
+    python benchmarks/finalise_shipped_model.py --model runs/fril-gold-v3 \
+        --cv benchmarks/results/cv3_noadv_4500steps_image.json
+
+fril-gold-v2 was the same with ``--adv-weight 0.05`` (runs/cv_v2,
+cv3_adv_4500steps_image.json).
 
 The detection threshold comes from the cross-validation run (`cv_accuracy.py`: the best
 pooled class-agnostic F1 over all held-out predictions), since no image is left to tune it on.
@@ -46,7 +49,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--threshold-from", type=Path, default=None)
-    ap.add_argument("--name", default="fril-gold-v2")
+    ap.add_argument("--name", default="fril-gold-v3")
     ap.add_argument("--pixel-size", type=float, default=None)
     ap.add_argument("--sizing", choices=("maps", "image"), default="image")
     ap.add_argument("--lr", type=float, default=2e-3)

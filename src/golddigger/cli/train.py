@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 EXAMPLES = """\
   golddigger train images/ -o models/my-lab --pixel-size 0.5587 --max-minutes 30
   golddigger train images/ --labels annotations/ -o my-model --classes 6 12
-  golddigger train training_set/ -o my-model --init-model fril-gold-v2 --steps 800
+  golddigger train training_set/ -o my-model --init-model fril-gold-v3 --steps 800
   golddigger train images/ -o my-model --resume          # continue from the checkpoint
 
 annotations per image <stem>.<ext>: <stem>.csv (x,y,diameter_nm), <stem>_RoiSet.zip,

@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 #: The model `detect` uses when none is named.
-DEFAULT_MODEL = "fril-gold-v2"
+DEFAULT_MODEL = "fril-gold-v3"
 MODEL_FILES = ("config.json", "weights.pt", "thresholds.json", "metrics.json")
 
 
