@@ -20,15 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from golddigger.baseline import detect_log, tune_log
+from golddigger.baseline import detect_log
 from golddigger.evaluate import evaluate_many
 from golddigger.io.regions import Region
-from golddigger.model.sizing import measure_particles
 from golddigger.particles import ParticleTable
 from golddigger.train import filter_by_class_thresholds
 
 sys.path.insert(0, str(Path(__file__).parent))
-from cv_accuracy import load_samples  # noqa: E402
+from cv_accuracy import load_samples, log_params_by_image, measured  # noqa: E402
 
 
 def adjudicate(name: str, truth: ParticleTable, found: ParticleTable, adj: dict,
@@ -59,20 +58,13 @@ def main(argv=None) -> int:
     cv = json.loads((args.cv / "cv_result_image.json").read_text())
     adj = json.loads(args.adjudication.read_text())
     classes = (6.0, 12.0, 18.0)
+    params = log_params_by_image(samples, cv["folds"])
     gan, log = {}, {}
-    for held in cv["folds"]:
-        train = [s for s in samples if s.name not in held]
-        params = tune_log([s.image for s in train], [s.particles for s in train],
-                          train[0].pixel_size_nm).params
-        for s in samples:
-            if s.name not in held:
-                continue
-            p = ParticleTable.from_csv(args.cv / f"pred_{s.name}.csv")
-            d, x, y = measure_particles(s.image, p.x, p.y, classes, s.pixel_size_nm)
-            p = ParticleTable(x, y, d, p.score, p.slice)
-            thr = cv["thresholds_common"][s.name]
-            gan[s.name] = filter_by_class_thresholds(p, {c: thr for c in classes})
-            log[s.name] = detect_log(s.image, s.pixel_size_nm, params)
+    for s in samples:
+        p = measured(s, ParticleTable.from_csv(args.cv / f"pred_{s.name}.csv"), classes)
+        thr = cv["thresholds_common"][s.name]
+        gan[s.name] = filter_by_class_thresholds(p, {c: thr for c in classes})
+        log[s.name] = detect_log(s.image, s.pixel_size_nm, params[s.name])
     out: dict = {}
     for method, preds in (("gan", gan), ("log", log)):
         for labels in ("as given", "adjudicated"):

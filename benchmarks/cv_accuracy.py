@@ -26,7 +26,7 @@ import torch
 from golddigger.evaluate import evaluate_many
 from golddigger.io.images import read_image
 from golddigger.model.config import ModelConfig
-from golddigger.model.detector import Detector
+from golddigger.model.detector import PRECISIONS, TTA_CHOICES, Detector
 from golddigger.model.networks import UNetGenerator
 from golddigger.model.sizing import measure_particles
 from golddigger.particles import ParticleTable
@@ -63,6 +63,39 @@ def synth_samples(n: int, seed: int, pixel_size_nm: float, dark_bands: float = 0
                              dark_gold_fraction=dark_gold)
 
 
+def fold_model_file(folder: Path, held: list[str]) -> Path:
+    return folder / f"model_{'+'.join(held)}.pt"
+
+
+def load_fold_net(folder: Path, held: list[str], cfg: ModelConfig) -> UNetGenerator:
+    """The generator trained without the images ``held`` (a fold of a CV run)."""
+    net = UNetGenerator(len(cfg.classes_nm), cfg.base_channels, cfg.depth)
+    net.load_state_dict(torch.load(fold_model_file(folder, held), weights_only=True))
+    return net
+
+
+def log_params_by_image(samples: list[Sample], folds: list[list[str]]) -> dict:
+    """LoG parameters for every image, tuned on the other folds' images only."""
+    from golddigger.baseline import tune_log
+
+    out = {}
+    for held in folds:
+        train = [s for s in samples if s.name not in held]
+        if not train or not any(s.name in held for s in samples):
+            continue
+        params = tune_log([s.image for s in train], [s.particles for s in train],
+                          train[0].pixel_size_nm).params
+        out.update({h: params for h in held})
+    return out
+
+
+def measured(sample: Sample, table: ParticleTable, classes) -> ParticleTable:
+    """Stored predictions with class and centre measured on the image, as
+    ``Detector.predict(sizing="image")`` does (thresholds then apply to that class)."""
+    d, x, y = measure_particles(sample.image, table.x, table.y, classes, sample.pixel_size_nm)
+    return ParticleTable(x, y, d, table.score, table.slice)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -92,9 +125,9 @@ def main(argv=None) -> int:
                     help="share of synthetic gold on the darkest replica (SynthConfig)")
     ap.add_argument("--init-dir", type=Path, default=None,
                     help="start each fold from model_<fold>.pt in this folder (fine-tuning)")
-    ap.add_argument("--tta", type=int, default=1, choices=(1, 2, 4, 8),
+    ap.add_argument("--tta", type=int, default=1, choices=TTA_CHOICES,
                     help="test-time augmentation passes when predicting")
-    ap.add_argument("--precision", default="float32", choices=("auto", "float32", "bfloat16"),
+    ap.add_argument("--precision", default="float32", choices=PRECISIONS,
                     help="network arithmetic when predicting")
     ap.add_argument("--edge-pad", type=int, default=None,
                     help="mirrored context at image edges, model px (default: the config's)")
@@ -128,14 +161,13 @@ def main(argv=None) -> int:
             continue
         train = [s for s in samples if s.name not in held] + synth
         t0 = time.monotonic()
-        model_file = args.out / f"model_{'+'.join(held)}.pt"
+        model_file = fold_model_file(args.out, held)
         if model_file.exists():  # trained before: predict again (e.g. with --tta)
-            net = UNetGenerator(len(cfg.classes_nm), cfg.base_channels, cfg.depth)
-            net.load_state_dict(torch.load(model_file, weights_only=True))
+            net = load_fold_net(args.out, held, cfg)
         else:
             init = None
             if args.init_dir is not None:
-                start = torch.load(args.init_dir / model_file.name, weights_only=True)
+                start = load_fold_net(args.init_dir, held, cfg).state_dict()
 
                 def init(trainer, start=start):
                     trainer.G.load_state_dict(start)
@@ -152,13 +184,8 @@ def main(argv=None) -> int:
     done = [s for s in samples if (args.out / f"pred_{s.name}.csv").exists()]
     preds = [ParticleTable.from_csv(args.out / f"pred_{s.name}.csv") for s in done]
     if args.sizing == "image":
-        # the stored predictions carry the class of the strongest map and the map's
-        # centre; measure both on the image as Detector.predict(sizing="image") does
-        # (thresholds then apply to the measured class)
-        measured = [measure_particles(s.image, p.x, p.y, cfg.classes_nm, s.pixel_size_nm)
-                    for s, p in zip(done, preds, strict=True)]
-        preds = [ParticleTable(x, y, d, p.score, p.slice)
-                 for (d, x, y), p in zip(measured, preds, strict=True)]
+        # the stored predictions carry the class of the strongest map and the map's centre
+        preds = [measured(s, p, cfg.classes_nm) for s, p in zip(done, preds, strict=True)]
     # thresholds for fold k are chosen on the other folds' held-out predictions only
     classes = [float(c) for c in cfg.classes_nm]
 
@@ -199,15 +226,10 @@ def main(argv=None) -> int:
               "per_class_all_folds": {f"{c:g}": t for c, t in final_per_class.items()},
               "gan": gan, "gan_common_threshold": gan_common}
     if args.baseline:
-        from golddigger.baseline import detect_log, tune_log
+        from golddigger.baseline import detect_log
 
-        log_preds = []
-        for s in done:
-            fold = next(f for f in folds if s.name in f)
-            train = [t for t in done if t.name not in fold]
-            tuning = tune_log([t.image for t in train], [t.particles for t in train],
-                              s.pixel_size_nm)
-            log_preds.append(detect_log(s.image, s.pixel_size_nm, tuning.params))
+        params = log_params_by_image(done, folds)
+        log_preds = [detect_log(s.image, s.pixel_size_nm, params[s.name]) for s in done]
         result["log"] = evaluate_many([(s.name, s.particles, p, s.pixel_size_nm, None)
                                        for s, p in zip(done, log_preds, strict=True)]).to_dict()
     (args.out / f"cv_result_{args.sizing}.json").write_text(

@@ -28,15 +28,14 @@ import torch
 from PIL import Image
 from skimage.transform import rescale
 
-from golddigger.baseline import detect_log, tune_log
+from golddigger.baseline import detect_log
 from golddigger.evaluate import evaluate_many
 from golddigger.model.config import ModelConfig
 from golddigger.model.detector import Detector
-from golddigger.model.networks import UNetGenerator
 from golddigger.particles import ParticleTable
 
 sys.path.insert(0, str(Path(__file__).parent))
-from cv_accuracy import load_samples  # noqa: E402
+from cv_accuracy import load_fold_net, load_samples, log_params_by_image  # noqa: E402
 
 Case = Callable[[np.ndarray, ParticleTable, float], tuple[np.ndarray, ParticleTable, float]]
 
@@ -121,19 +120,13 @@ def main(argv=None) -> int:
     cv = json.loads((args.cv / "cv_result_image.json").read_text())
     folds: list[list[str]] = cv["folds"]
     cfg = ModelConfig(name="cv", base_channels=args.base, sizing="image")
-    detectors, log_params = {}, {}
+    detectors = {}
     for held in folds:
-        net = UNetGenerator(len(cfg.classes_nm), cfg.base_channels, cfg.depth)
-        net.load_state_dict(torch.load(args.cv / f"model_{'+'.join(held)}.pt",
-                                       weights_only=True))
-        det = Detector(net, cfg, {"threshold": 0.5}, threads=args.threads)
-        train = [s for s in samples if s.name not in held]
-        params = None
-        if not args.no_log:
-            params = tune_log([s.image for s in train], [s.particles for s in train],
-                              train[0].pixel_size_nm).params
-        for h in held:
-            detectors[h], log_params[h] = det, params
+        det = Detector(load_fold_net(args.cv, held, cfg), cfg, {"threshold": 0.5},
+                       threads=args.threads)
+        detectors.update({h: det for h in held})
+    log_params = ({s.name: None for s in samples} if args.no_log
+                  else log_params_by_image(samples, folds))
     results: dict = {"cv": str(args.cv), "precision": next(iter(detectors.values())).precision,
                      "cases": {}}
     for name, case in CASES.items():

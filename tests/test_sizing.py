@@ -77,3 +77,14 @@ def test_centres_are_refined_to_the_disc():
     err = np.hypot(x - true[:, 0], y - true[:, 1])
     before = np.hypot(*(guess - true).T)
     assert err.max() < 0.5 and err.mean() < 0.5 * before.mean()
+
+
+def test_refined_centres_stay_inside_the_image():
+    """A particle cut by the image border: its refined centre is kept on the image."""
+    px = 0.5587
+    img = np.full((60, 60), 200.0)
+    yy, xx = np.mgrid[:60, :60]
+    img[np.hypot(xx - 0.0, yy - 30.0) < 6 / 2 / px] = 60.0  # centred on the left edge
+    d, x, y = measure_particles(img, np.array([0.4]), np.array([30.0]), [6.0, 12.0], px,
+                                search_nm=3.0)
+    assert 0 <= x[0] <= 59 and 0 <= y[0] <= 59

@@ -417,10 +417,7 @@ class Detector:
             x = (x + 0.5) / fx - 0.5
             y = (y + 0.5) / fy - 0.5
             if sizing == "image":
-                plane = image.slice(s)
-                d, x, y = measure_particles(plane, x, y, self.classes, px)
-                x = np.clip(x, 0, plane.shape[1] - 1)
-                y = np.clip(y, 0, plane.shape[0] - 1)
+                d, x, y = measure_particles(image.slice(s), x, y, self.classes, px)
             ok = score >= np.asarray(thresholds)[np.searchsorted(self.classes, d)]
             x, y, d, score = x[ok], y[ok], d[ok], score[ok]
             table = ParticleTable(x, y, d, score, np.full(x.size, s))

@@ -60,7 +60,7 @@ def measure_particles(plane: np.ndarray, x: np.ndarray, y: np.ndarray,
 
     As `measure_classes`; the centre is moved to the sub-pixel peak of the winning
     class's response within ``search_nm`` of the given one (a parabola through the peak
-    and its neighbours on each axis).
+    and its neighbours on each axis), and kept inside the image.
 
     Returns
     -------
@@ -110,7 +110,8 @@ def measure_particles(plane: np.ndarray, x: np.ndarray, y: np.ndarray,
     py, px = np.divmod(peak, side)
     dy = _parabola(win_core, py, px, axis=0)
     dx = _parabola(win_core, py, px, axis=1)
-    return diameters[best], cx + px - search + dx, cy + py - search + dy
+    return (diameters[best], np.clip(cx + px - search + dx, 0, w - 1),
+            np.clip(cy + py - search + dy, 0, h - 1))
 
 
 def _parabola(core: np.ndarray, py: np.ndarray, px: np.ndarray, axis: int) -> np.ndarray:
