@@ -21,7 +21,7 @@ Public API (stable)
     One image: read, find its region, detect (and render the overlay PNG bytes when
     asked). Writes nothing, never raises for a bad image: a pure function of its inputs
     that a Dask worker can run.
-``detect_image(detector, image, region, options, *, slice_numbers=None, cancel=None, on_plane=None) -> ImageResult``
+``detect_image(detector, image, region, options, *, slice_numbers=None, ...) -> ImageResult``
     Detection on an image already in memory (`CalibratedImage`) with a region already
     read (a `Region` or None): what *Detect Gold* runs on the image in ImageJ.
 ``BatchRun(outdir, options, detector)``
@@ -129,6 +129,8 @@ class BatchOptions:
         Model-pixel tile size (-1: the model's; None: no tiling).
     sizing : {"maps", "image"} or None
     tta : {1, 2, 4, 8}
+    per_image_summary : bool
+        Also write ``<stem>_summary.csv`` (the image's summary rows; Detect Gold in Folder).
     """
 
     pixel_size_nm: float | None = None
@@ -144,6 +146,7 @@ class BatchOptions:
     tile_size: int | None = -1
     sizing: str | None = None
     tta: int = 1
+    per_image_summary: bool = False
 
     def __post_init__(self) -> None:
         from golddigger.io.images import validate_pixel_size
@@ -432,7 +435,8 @@ def detect_image(detector, image, region: Region | None, options: BatchOptions, 
             raise _Cancelled
         if on_plane is not None:
             on_plane(i, len(planes))
-        found = detector.predict(image, pixel_size_nm=px, slices=[plane], region=region, threshold=options.threshold,
+        found = detector.predict(image, pixel_size_nm=px, slices=[plane], region=region,
+                                 threshold=options.threshold,
                                  classes=options.classes, tile_size=options.tile_size,
                                  sizing=options.sizing, tta=options.tta)
         found = found.in_slice(plane) if len(found) else found
@@ -595,7 +599,8 @@ class BatchRun:
         records = self._records()
         planned = []
         for p, stem in zip(kept, stems, strict=True):
-            outs = conv.outputs_for(stem, self.outdir, self.options.overlay)
+            outs = conv.outputs_for(stem, self.outdir, self.options.overlay,
+                                    self.options.per_image_summary)
             item = PlannedImage(p, stem, outs)
             rec = records.get(stem)
             if (self.options.resume and rec is not None
@@ -637,7 +642,8 @@ class BatchRun:
         failure nothing of the image is kept and the error is put in the result."""
         if result.particles is None:
             return result
-        outs = conv.outputs_for(result.stem, self.outdir, self.options.overlay)
+        outs = conv.outputs_for(result.stem, self.outdir, self.options.overlay,
+                                self.options.per_image_summary)
         record = self.state / _RECORDS / _record_name(result.stem)
         written: list[Path] = []
         try:
@@ -651,6 +657,11 @@ class BatchRun:
             if outs.overlay is not None and result.overlay_png is not None:
                 atomic_write_bytes(outs.overlay, result.overlay_png)
                 written.append(outs.overlay)
+            if outs.summary is not None:
+                from golddigger.io.csvtable import rows_to_csv
+
+                rows_to_csv(result.summary_rows(), outs.summary)
+                written.append(outs.summary)
             result.particles.to_csv(outs.csv)
             written.append(outs.csv)
             _write_json(record, {

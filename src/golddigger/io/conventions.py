@@ -82,16 +82,22 @@ class ImageOutputs:
     csv: Path
     roiset: Path
     overlay: Path | None = None
+    summary: Path | None = None
 
     def all(self) -> list[Path]:
-        return [p for p in (self.csv, self.roiset, self.overlay) if p is not None]
+        return [p for p in (self.csv, self.roiset, self.overlay, self.summary)
+                if p is not None]
 
 
-def outputs_for(stem: str, outdir: str | Path, overlay: bool = False) -> ImageOutputs:
-    """The output files of an image whose output stem is ``stem`` (see `output_stems`)."""
+def outputs_for(stem: str, outdir: str | Path, overlay: bool = False,
+                summary: bool = False) -> ImageOutputs:
+    """The output files of an image whose output stem is ``stem`` (see `output_stems`):
+    ``<stem>.csv``, ``<stem>_RoiSet.zip``, with ``overlay`` ``<stem>_overlay.png``, with
+    ``summary`` ``<stem>_summary.csv``."""
     outdir = Path(outdir)
     return ImageOutputs(outdir / f"{stem}.csv", outdir / f"{stem}_RoiSet.zip",
-                        outdir / f"{stem}_overlay.png" if overlay else None)
+                        outdir / f"{stem}_overlay.png" if overlay else None,
+                        outdir / f"{stem}_summary.csv" if summary else None)
 
 
 def output_stems(paths: Sequence[str | Path]) -> list[str]:
@@ -112,7 +118,13 @@ def output_stems(paths: Sequence[str | Path]) -> list[str]:
             out[i] = f"{s}_{seen[s]}"
         else:
             seen[s] = 1
-    return out
+    # an image "a_summary.tif" would write "a_summary.csv", the summary of "a"
+    taken = {f"{s}{suffix}" for s in out for suffix in _SUFFIXES[1:]}
+    return [Path(p).name if f"{s}.csv" in taken else s
+            for p, s in zip(paths, out, strict=True)]
+
+
+_SUFFIXES = (".csv", "_RoiSet.zip", "_overlay.png", "_summary.csv")
 
 
 def is_own_output(path: str | Path) -> bool:
