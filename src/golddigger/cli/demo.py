@@ -31,12 +31,12 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     import time
 
+    from golddigger.batch import BatchOptions, run_batch
     from golddigger.evaluate import evaluate_many
     from golddigger.io.images import read_image
     from golddigger.io.rois import read_region
     from golddigger.model.detector import Detector
     from golddigger.particles import ParticleTable
-    from golddigger.batch import BatchOptions, run_batch
 
     ex = example_dir()
     image_path = ex / "synthetic_fril.tif"
