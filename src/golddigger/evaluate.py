@@ -50,6 +50,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from golddigger.errors import OptionError
 from golddigger.io.images import validate_pixel_size
 from golddigger.io.regions import Region
 from golddigger.particles import ParticleTable
@@ -294,7 +295,7 @@ class Report:
         images: dict[str, ImageScore] = {}
         for s in scores:
             if s.name in images:
-                raise ValueError(f"two images are named {s.name!r}; names must be unique")
+                raise OptionError(f"two images are named {s.name!r}; names must be unique")
             images[s.name] = s
         return cls(images=images, settings=dict(settings or {}))
 
@@ -399,7 +400,7 @@ def assign_classes(diameters_nm: np.ndarray, classes: Sequence[float]) -> np.nda
     if d.size == 0:
         return d.copy()
     if c.size == 0:
-        raise ValueError("no classes to assign diameters to")
+        raise OptionError("no classes to assign diameters to")
     return c[np.argmin(np.abs(d[:, None] - c[None, :]), axis=1)]
 
 
@@ -445,9 +446,9 @@ def evaluate_image(labels: ParticleTable, predictions: ParticleTable, pixel_size
     """
     px = validate_pixel_size(pixel_size_nm, name or "evaluate_image")
     if not (radius_nm > 0 and math.isfinite(radius_nm)):
-        raise ValueError(f"the match radius must be a positive number of nm, got {radius_nm}")
+        raise OptionError(f"the match radius must be a positive number of nm, got {radius_nm}")
     if not (buffer_nm >= 0 and math.isfinite(buffer_nm)):
-        raise ValueError(f"the region buffer must be >= 0 nm, got {buffer_nm}")
+        raise OptionError(f"the region buffer must be >= 0 nm, got {buffer_nm}")
 
     if region is None and len(labels):
         region = Region.hull_of_points(labels.xy, buffer_nm / px, name="labels hull")
@@ -462,7 +463,7 @@ def evaluate_image(labels: ParticleTable, predictions: ParticleTable, pixel_size
     if classes is not None:
         cls = tuple(sorted(float(c) for c in classes))
         if not cls:
-            raise ValueError("classes is empty; give at least one diameter")
+            raise OptionError("classes is empty; give at least one diameter")
     else:
         cls = _distinct(labels.diameter_nm) or _distinct(predictions.diameter_nm)
     if cls:
