@@ -50,7 +50,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from golddigger.errors import OptionError
+from golddigger.errors import OptionError, RegionError
 from golddigger.io.images import validate_pixel_size
 from golddigger.io.regions import Region
 from golddigger.particles import ParticleTable
@@ -450,10 +450,21 @@ def evaluate_image(labels: ParticleTable, predictions: ParticleTable, pixel_size
     if not (buffer_nm >= 0 and math.isfinite(buffer_nm)):
         raise OptionError(f"the region buffer must be >= 0 nm, got {buffer_nm}")
 
+    given = region is not None
+    if given and region.is_empty():
+        raise RegionError(f"{name or 'image'}: the evaluation region ({region.name or 'given'})"
+                          " has no area; nothing can be scored in it")
     if region is None and len(labels):
         region = Region.hull_of_points(labels.xy, buffer_nm / px, name="labels hull")
     if region is not None:
         inside_l = region.contains(labels.x, labels.y)
+        inside_p = region.contains(predictions.x, predictions.y)
+        if given and not inside_l.any() and not inside_p.any() and (len(labels)
+                                                                    or len(predictions)):
+            raise RegionError(
+                f"{name or 'image'}: the evaluation region ({region.name or 'given'}) holds "
+                f"none of the {len(labels)} labelled and {len(predictions)} predicted "
+                "particles; check that it belongs to this image (nothing would be scored)")
         if not inside_l.all():
             logger.debug("%s: %d label(s) outside the evaluation region ignored",
                          name or "image", int((~inside_l).sum()))
