@@ -471,3 +471,12 @@ def test_option_error_class():
     with pytest.raises(OptionError):
         Region  # noqa: B018 - keep the import used
         BatchOptions(tta=5)
+
+
+def test_settings_of_a_run_that_kept_nothing_do_not_block(tmp_path):
+    tif(tmp_path / "a.tif")
+    out = tmp_path / "o"
+    res = run_batch([tmp_path / "a.tif"], GridDetector(), out, BatchOptions(roi=tmp_path))
+    assert res.results[0].error  # no region: nothing kept
+    res = run_batch([tmp_path / "a.tif"], GridDetector(), out, BatchOptions())
+    assert res.results[0].error is None

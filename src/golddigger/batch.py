@@ -611,7 +611,9 @@ class BatchRun:
         summary = self.outdir / conv.SUMMARY_NAME
         if old is None and summary.exists() and not self.options.overwrite:
             _adopt_legacy_summary(summary, self.outdir, self.state, self.settings_id)
-        if old is not None and old.get("settings_id") != self.settings_id:
+        if old is not None and old.get("settings_id") != self.settings_id and any(
+                r.get("settings_id") == old.get("settings_id")
+                for r in self._records().values()):
             changed = _differences(old.get("settings", {}), self.settings)
             if not self.options.overwrite:
                 raise OutputError(
