@@ -19,7 +19,6 @@ from golddigger.model.folder import (
     available_models,
     read_model_folder,
     sha256_file,
-    write_model_folder,
 )
 from golddigger.model.networks import UNetGenerator
 
@@ -27,12 +26,8 @@ FILES = ("config.json", "weights.pt", "thresholds.json", "metrics.json")
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("model") / "tiny"
-    return write_model_folder(folder, ModelConfig(name="tiny", base_channels=4, tile_size=128),
-                              UNetGenerator(3, 4, 4).state_dict(), {"threshold": 0.5}, {})
-
+def model(tiny_model) -> Path:
+    return tiny_model
 
 def damaged(model: Path, tmp_path: Path, name: str, content) -> Path:
     folder = tmp_path / "m"
