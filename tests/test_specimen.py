@@ -111,3 +111,15 @@ def test_turned_image_keeps_its_detections_off_the_corners(synthetic, shipped):
     canvas = ~specimen_mask(turned, PX)
     dist = ndi.distance_transform_edt(~canvas)
     assert dist[np.rint(found.y).astype(int), np.rint(found.x).astype(int)].min() >= 2
+
+
+def test_nothing_is_found_on_the_image_edge(shipped):
+    """Dark things cut by the edge (a particle mostly outside, a stain) and their mirror
+    image look like a whole particle centred on the edge: not reported."""
+    from conftest import disc_image
+
+    centres = ((100.0, 0.5), (0.0, 60.0), (150.0, 100.0))  # two on edges, one inside
+    img = disc_image(shape=(160, 200), centres=centres, radius=5.0, seed=2)
+    found = shipped.predict(img, 1.2, threshold=0.2)
+    assert len(found) == 1
+    assert abs(found.x[0] - 150.0) < 1 and abs(found.y[0] - 100.0) < 1

@@ -26,14 +26,18 @@ from golddigger.model.sizing import SIZING_MODES, measure_particles
 from golddigger.model.specimen import excluded_near, fill_canvas, specimen_mask
 from golddigger.particles import ParticleTable
 
-__all__ = ["PRECISIONS", "SPECIMEN_MARGIN_NM", "TTA_CHOICES", "DetectionMaps", "Detector",
-           "native_bfloat16", "tiled_forward"]
+__all__ = ["EDGE_MARGIN_PX", "PRECISIONS", "SPECIMEN_MARGIN_NM", "TTA_CHOICES",
+           "DetectionMaps", "Detector", "native_bfloat16", "tiled_forward"]
 
 logger = logging.getLogger(__name__)
 
 #: Detections closer than this (nm, and at least 2 px) to non-specimen pixels (flat
 #: canvas) are dropped: a particle there is cut by the canvas's edge, or not one at all.
 SPECIMEN_MARGIN_NM = 3.0
+
+#: Peaks closer than this to the image's edge (model pixels: 1.2 nm for fril-gold-v3)
+#: are dropped (see `Detector.find_candidates`).
+EDGE_MARGIN_PX = 1.0
 
 
 @dataclass
@@ -443,8 +447,10 @@ class Detector:
 
         Every peak above ``floor`` (default: the lowest of the class thresholds that
         ``threshold`` gives, see `class_thresholds`) is kept, with the class of its
-        strongest map; peaks on or within `SPECIMEN_MARGIN_NM` of non-specimen pixels
-        are dropped. No network runs here.
+        strongest map. Dropped: peaks on or within `SPECIMEN_MARGIN_NM` of
+        non-specimen pixels, and peaks within `EDGE_MARGIN_PX` model pixels of the
+        image's edge (there the mirrored context turns anything dark cut by the edge
+        into a whole disc centred on it). No network runs here.
         """
         if floor is None:
             floor = min(self.class_thresholds(threshold))
@@ -453,6 +459,14 @@ class Detector:
         c = len(self.classes)
         x, y, d, score = maps_to_particles(maps.maps, list(self.classes), self.pixel_size_nm,
                                            [float(floor)] * c)
+        # the network sees mirrored context at the image's edges, where anything dark cut
+        # by the edge (a particle mostly outside, a bump, a stain) and its mirror image
+        # make one whole disc centred on the edge: peaks within a model pixel of the
+        # edge are such mirror images, not particles one can see
+        h, w = maps.maps.shape[-2:]
+        inside = (x >= EDGE_MARGIN_PX) & (y >= EDGE_MARGIN_PX) & \
+            (x <= w - 1 - EDGE_MARGIN_PX) & (y <= h - 1 - EDGE_MARGIN_PX)
+        x, y, d, score = x[inside], y[inside], d[inside], score[inside]
         fx, fy = maps.scale
         # map pixels -> input pixels (half-pixel convention)
         x = (x + 0.5) / fx - 0.5
