@@ -21,7 +21,7 @@ from golddigger.model.classes import SizeClass, assign_classes, parse_classes
 from golddigger.model.config import ModelConfig
 from golddigger.model.folder import read_model_folder, resolve_model
 from golddigger.model.networks import UNetGenerator
-from golddigger.model.postprocess import maps_to_particles
+from golddigger.model.postprocess import maps_to_particles, suppress_across_classes
 from golddigger.model.preprocess import normalise_tensor, resample_plane, robust_stats
 from golddigger.model.sizing import SIZING_MODES, measure_diameters, measure_particles
 from golddigger.model.specimen import excluded_near, fill_canvas, specimen_mask
@@ -519,8 +519,17 @@ class Detector:
                     plane, x[on], y[on], [c.value for c in free], px)
                 measured[on] = measure_diameters(plane, x[on], y[on], px, lo, hi)
                 d[on] = assign_classes(measured[on], free)
-        return ParticleTable(x, y, d, candidates.score.copy(), candidates.slice.copy(),
-                             measured)
+        table = ParticleTable(x, y, d, candidates.score.copy(), candidates.slice.copy(),
+                              measured)
+        if free is None:
+            return table
+        # gold larger than the model's classes gives several peaks: one per particle,
+        # the strongest within the measured radius
+        keep = [np.flatnonzero(table.slice == s)[suppress_across_classes(
+            table.x[table.slice == s], table.y[table.slice == s],
+            table.score[table.slice == s], 0.5 * table.measured_nm[table.slice == s] / px)]
+            for s in np.unique(table.slice)]
+        return table[np.sort(np.concatenate(keep))]
 
     def apply_thresholds(self, measured: ParticleTable, threshold: float | None = None,
                          classes: Sequence[float] | None = None,

@@ -14,6 +14,7 @@ result.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import numpy as np
@@ -105,15 +106,18 @@ SIZE_STEP = 1.06
 
 
 def measure_diameters(plane: np.ndarray, x: np.ndarray, y: np.ndarray, pixel_size_nm: float,
-                      min_nm: float = 3.0, max_nm: float = 40.0, search_nm: float = 1.5
-                      ) -> np.ndarray:
+                      min_nm: float = 3.0, max_nm: float = 40.0, search_nm: float = 1.5,
+                      sphere: bool = True) -> np.ndarray:
     """Each particle's diameter (nm), measured on the image, on a continuous scale.
 
     The dark-disc (scale-normalised LoG) response of `measure_particles` is taken at
     diameters from ``min_nm`` to ``max_nm`` in steps of `SIZE_STEP`; the diameter is the
     strongest one, refined by a parabola through it and its neighbours (in log
-    diameter). For an ideal disc the strongest response is at its diameter; a blurred
-    disc reads slightly larger (see the README's gold-size figures).
+    diameter). For an ideal disc the strongest response is at its diameter; gold is a
+    blurred absorbing sphere, which reads smaller when large (about 6 % at 15-25 nm)
+    and larger when small (blur): with ``sphere`` (default) the reading is converted to
+    the diameter of the sphere that reads so (`SPHERE_K_PER_NM`, `SPHERE_BLUR_NM`,
+    computed once per pixel size).
 
     Returns
     -------
@@ -140,7 +144,48 @@ def measure_diameters(plane: np.ndarray, x: np.ndarray, y: np.ndarray, pixel_siz
     with np.errstate(divide="ignore", invalid="ignore"):
         off = np.where(inner & (denom < 0), 0.5 * (a - c) / denom, 0.0)
     step = logd[1] - logd[0]
-    return np.exp(logd[best] + np.clip(off, -0.5, 0.5) * step)
+    raw = np.exp(logd[best] + np.clip(off, -0.5, 0.5) * step)
+    if not sphere:
+        return raw
+    true_d, read_d = _sphere_table(round(float(pixel_size_nm), 4))
+    return _invert(raw, true_d, read_d)
+
+
+#: How gold looks, for `measure_diameters`'s correction: an absorbing sphere
+#: (transmission ``exp(-k t)``, ``k`` as fitted by `golddigger.synth` to the real
+#: replicas) blurred by a Gaussian of this sigma (nm, the middle of synth's range)
+SPHERE_K_PER_NM = 0.153
+SPHERE_BLUR_NM = 1.3
+
+
+def _invert(raw: np.ndarray, true_d: np.ndarray, read_d: np.ndarray) -> np.ndarray:
+    """True diameters whose sphere reads ``raw`` (linear in between; beyond the table,
+    the nearest end's ratio)."""
+    out = np.interp(raw, read_d, true_d)
+    lo, hi = raw < read_d[0], raw > read_d[-1]
+    out[lo] = raw[lo] * true_d[0] / read_d[0]
+    out[hi] = raw[hi] * true_d[-1] / read_d[-1]
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _sphere_table(pixel_size_nm: float) -> tuple[np.ndarray, np.ndarray]:
+    """What `measure_diameters` (uncorrected) reads for ideal blurred absorbing
+    spheres of diameters 3..48 nm at ``pixel_size_nm``: (true, read), read increasing."""
+    from scipy import ndimage as ndi
+
+    true_d = np.exp(np.linspace(np.log(3.0), np.log(48.0), 25))
+    read = np.empty_like(true_d)
+    for i, d in enumerate(true_d):
+        half = int(np.ceil((d + 8 * SPHERE_BLUR_NM) / pixel_size_nm))
+        yy, xx = np.mgrid[-half:half + 1, -half:half + 1] * pixel_size_nm
+        t = 2 * np.sqrt(np.clip((d / 2) ** 2 - (xx**2 + yy**2), 0, None))
+        img = ndi.gaussian_filter(np.exp(-SPHERE_K_PER_NM * t),
+                                  SPHERE_BLUR_NM / pixel_size_nm)
+        read[i] = measure_diameters(img, np.array([float(half)]), np.array([float(half)]),
+                                    pixel_size_nm, 0.6 * d, 1.7 * d, sphere=False)[0]
+    read = np.maximum.accumulate(read)  # monotone for the inversion
+    return true_d, read
 
 
 def _scale_responses(plane: np.ndarray, x: np.ndarray, y: np.ndarray, diameters: np.ndarray,
