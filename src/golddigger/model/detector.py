@@ -585,8 +585,13 @@ class Detector:
         threshold : float, optional
             Score threshold in (0, 1) for all classes; default: the model's tuned one.
             Lower finds more particles (more false ones too).
-        classes : sequence of float, optional
-            Report only these diameters (nm); all classes still compete for each particle.
+        classes : sequence of float or str, optional
+            Report only these diameters (nm); all classes still compete for each
+            particle. Diameters the model does not have, and ranges (``"5-8"``), work
+            too: each particle's diameter is then measured on the image
+            (``measured_nm``) and binned into the nearest class within 25 % (a range:
+            inside it); particles that fit none ("other") are not reported
+            (`golddigger.model.classes`). The model's common threshold applies then.
         slices : iterable of int, optional
             0-based stack slices to process (default all).
         tile_size : int or None
@@ -608,7 +613,10 @@ class Detector:
         -------
         ParticleTable
             Centres in pixels of the input image, diameter = class, score = peak
-            probability, slice = 0-based stack index. Its attribute ``excluded_px``
+            probability, slice = 0-based stack index, ``measured_nm`` = measured
+            diameter (with classes the model does not have; else NaN). Nothing is
+            reported within `EDGE_MARGIN_PX` model pixels of the image's edge, nor on or
+            near flat canvas (`specimen_mask`). Its attribute ``excluded_px``
             maps each processed slice to its count of non-specimen pixels (flat canvas,
             see `specimen_mask`), which hold no detections and should not count in an
             area.
