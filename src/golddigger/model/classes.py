@@ -1,10 +1,12 @@
 """Size classes asked for by the user: any diameters (``10``) or ranges (``5-8``), and
 the binning of measured diameters into them.
 
-A diameter ``d`` takes particles measured within ``CLASS_TOLERANCE`` (25 %) of it; a
-range ``lo-hi`` takes those measured in it. A particle that fits several takes the
-nearest (by ratio to the class's diameter, or to a range's midpoint); one that fits none
-is "other" (NaN).
+A diameter ``d`` takes particles measured within ``CLASS_TOLERANCE`` (25 %) of it, and
+towards a neighbouring diameter further, up to the midpoint (geometric) between the two:
+with ``--classes 5 10`` the 5 nm class takes 3.75-7.07 nm and the 10 nm class 7.07-12.5
+nm (gold often reads a little larger than its nominal size). A range ``lo-hi`` takes
+those measured in it. A particle that fits several takes the nearest (by ratio to the
+class's diameter, or to a range's midpoint); one that fits none is "other" (NaN).
 """
 
 from __future__ import annotations
@@ -30,12 +32,11 @@ class SizeClass:
     lo: float
     hi: float
     value: float
+    point: bool = False  # a diameter (True) or a range
 
     @property
     def label(self) -> str:
-        if abs(self.hi - self.value * (1 + CLASS_TOLERANCE)) < 1e-9:
-            return f"{self.value:g}"
-        return f"{self.lo:g}-{self.hi:g}"
+        return f"{self.value:g}" if self.point else f"{self.lo:g}-{self.hi:g}"
 
 
 def parse_classes(spec: Sequence[float | str]) -> list[SizeClass]:
@@ -59,7 +60,8 @@ def parse_classes(spec: Sequence[float | str]) -> list[SizeClass]:
                 d = float(text)
                 if not d > 0:
                     raise ValueError
-                out.append(SizeClass(d * (1 - CLASS_TOLERANCE), d * (1 + CLASS_TOLERANCE), d))
+                out.append(SizeClass(d * (1 - CLASS_TOLERANCE), d * (1 + CLASS_TOLERANCE), d,
+                                      True))
         except ValueError:
             raise GoldDiggerError(
                 f"class {item!r} is not a diameter in nm (e.g. 10) or a range (e.g. 5-8)"
@@ -69,7 +71,16 @@ def parse_classes(spec: Sequence[float | str]) -> list[SizeClass]:
     values = [c.value for c in out]
     if len(set(values)) != len(values):
         raise GoldDiggerError(f"size classes must be distinct, got {list(spec)}")
-    return sorted(out, key=lambda c: c.value)
+    out = sorted(out, key=lambda c: c.value)
+    # point classes reach to the midpoint of a neighbouring point class beyond 25 %
+    points = [i for i, c in enumerate(out) if c.point]
+    for a, b in zip(points, points[1:], strict=False):
+        mid = float(np.sqrt(out[a].value * out[b].value))
+        if mid > out[a].hi:
+            out[a] = SizeClass(out[a].lo, mid, out[a].value, True)
+        if mid < out[b].lo:
+            out[b] = SizeClass(mid, out[b].hi, out[b].value, True)
+    return out
 
 
 def assign_classes(measured_nm: np.ndarray, classes: Sequence[SizeClass]) -> np.ndarray:
