@@ -89,7 +89,10 @@ def report_classes(detector, classes: Sequence[float] | None) -> tuple[float, ..
     """The classes a summary reports: the chosen ones, else all of the model's."""
     if not classes:
         return tuple(float(c) for c in detector.classes)
+    asked = [float(c) for c in detector.report_classes(classes)]
     known = [float(c) for c in detector.classes]
+    if asked != known:  # sizes the model does not have: measured and binned into them
+        return tuple(asked)
     return tuple(min(known, key=lambda k: abs(k - float(c))) for c in classes)
 
 
