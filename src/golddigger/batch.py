@@ -162,9 +162,15 @@ class BatchOptions:
                 raise OptionError(f"--threshold must be between 0 and 1, got {t:g}")
             object.__setattr__(self, "threshold", t)
         if self.classes is not None:
-            cl = tuple(float(c) for c in self.classes)
-            if not cl or any(not math.isfinite(c) or c <= 0 for c in cl):
-                raise OptionError(f"--classes must be positive diameters in nm, got {cl}")
+            from golddigger.model.classes import parse_classes
+
+            # diameters as numbers, ranges ("5-8") as text; parse_classes checks both
+            cl = tuple(c.strip() if isinstance(c, str) and "-" in c.strip().lstrip("-")
+                       else float(c) for c in self.classes)
+            try:
+                parse_classes(cl)
+            except GoldDiggerError as err:
+                raise OptionError(f"--classes: {err}") from None
             object.__setattr__(self, "classes", cl)
         if self.channel is not None and int(self.channel) < 0:
             raise OptionError(f"--channel is 0-based and cannot be negative, got "
@@ -313,8 +319,11 @@ def _density(n: int, area_um2: float) -> float:
     return n / area_um2 if area_um2 > 0 else float("nan")
 
 
-def report_classes(detector, classes: Sequence[float] | None) -> tuple[float, ...]:
-    """The classes a summary reports: the chosen ones (as the model's), else all."""
+def report_classes(detector, classes: Sequence[float | str] | None) -> tuple[float, ...]:
+    """The classes a summary reports: the chosen ones (as the model's, or the asked
+    diameters and ranges' midpoints when the model does not have them), else all."""
+    if hasattr(detector, "report_classes"):
+        return tuple(float(c) for c in detector.report_classes(classes))
     known = [float(c) for c in detector.classes]
     if not classes:
         return tuple(known)
@@ -431,6 +440,7 @@ def detect_image(detector, image, region: Region | None, options: BatchOptions, 
     check_memory(image.path or "image", shape, px, detector, options.tta)
     t0 = time.perf_counter()
     tables = []
+    excluded: dict[int, int] = {}  # flat canvas pixels per plane (Detector.specimen_mask)
     for i, (plane, number) in enumerate(zip(planes, numbers, strict=True)):
         if _is_cancelled(cancel):
             raise _Cancelled
@@ -440,17 +450,39 @@ def detect_image(detector, image, region: Region | None, options: BatchOptions, 
                                  threshold=options.threshold,
                                  classes=options.classes, tile_size=options.tile_size,
                                  sizing=options.sizing, tta=options.tta)
+        excluded.update(getattr(found, "excluded_px", None) or {})
         found = found.in_slice(plane) if len(found) else found
         found.slice = np.full(len(found), int(number), dtype=np.int64)
         tables.append(found)
     particles = ParticleTable.concat(tables) if tables else ParticleTable.empty()
+    areas = _specimen_areas_um2(detector, image, region, planes, area_um2, px, excluded)
     name = region_name if region_name is not None else (
         region.name or "selection" if region is not None else "image")
     return ImageResult(Path(image.path or "image"), particles=particles, pixel_size_nm=px,
-                       area_um2=[area_um2] * len(numbers), slices=numbers,
+                       area_um2=areas, slices=numbers,
                        classes=report_classes(detector, options.classes),
                        region_source=name, seconds=time.perf_counter() - t0,
                        is_stack=image.is_stack)
+
+
+def _specimen_areas_um2(detector, image, region: Region | None,
+                        planes: Sequence[int], area_um2: float, px: float,
+                        excluded_px: dict) -> list[float]:
+    """Counting area of each searched plane without the flat canvas (padding, black
+    corners) that the detector left out (`Detector.specimen_mask`)."""
+    areas = []
+    for plane in planes:
+        if not excluded_px.get(plane):
+            areas.append(area_um2)
+        elif region is None:
+            areas.append(area_um2 - excluded_px[plane] * px * px / 1e6)
+        else:
+            spec = detector.specimen_mask(image.slice(plane), px)
+            inside = region.to_mask(image.shape_yx)
+            if spec is not None:
+                inside &= spec
+            areas.append(float(np.count_nonzero(inside)) * px * px / 1e6)
+    return areas
 
 
 def estimate_bytes(shape_yx: tuple[int, int], pixel_size_nm: float, detector

@@ -45,8 +45,10 @@ def add_parser(sub) -> None:
     p.add_argument("--threshold", type=float, metavar="T",
                    help="score threshold in (0, 1); lower finds more (default: the model's "
                         "tuned one)")
-    p.add_argument("--classes", type=float, nargs="+", metavar="NM",
-                   help="report only these particle diameters, e.g. --classes 6 12")
+    p.add_argument("--classes", nargs="+", metavar="NM",
+                   help="report only these particle diameters, e.g. --classes 6 12; any "
+                        "diameters (each takes particles measured within 25 %%) or ranges "
+                        "(5-8) work: sizes are then measured on the image and binned")
     p.add_argument("--sizing", choices=("maps", "image"), default=None,
                    help="size class from the model's class maps, or measured from the image "
                         "at each particle (default: the model's setting)")

@@ -244,14 +244,16 @@ def format_options(values: Mapping[str, float | str | bool], fields: Sequence[Fi
     return " ".join(parts)
 
 
-def parse_classes(text: str) -> list[float] | None:
-    """``"all"`` -> None; ``"6,12"`` / ``"6 12"`` / ``"6nm; 12 nm"`` -> [6.0, 12.0]."""
+def parse_classes(text: str) -> list[float | str] | None:
+    """``"all"`` -> None; ``"6,12"`` / ``"6 12"`` / ``"6nm; 12 nm"`` -> [6.0, 12.0];
+    ranges stay text: ``"5-8, 12"`` -> ["5-8", 12.0]."""
     text = (text or "").strip().lower()
     if text in ("", "all", "*"):
         return None
-    parts = [p for p in re.split(r"[,;\s]+", text.replace("nm", " ")) if p]
+    text = re.sub(r"\s*-\s*", "-", text.replace("nm", " ")).strip()
+    parts = [p for p in re.split(r"[,;\s]+", text) if p]
     try:
-        return [float(p) for p in parts]
+        return [p if "-" in p.lstrip("-") else float(p) for p in parts]
     except ValueError:
         raise GoldDiggerError(f"classes={text!r}: give diameters in nm separated by commas, "
-                              "e.g. 6,12, or 'all'") from None
+                              "e.g. 6,12 (or ranges such as 5-8), or 'all'") from None

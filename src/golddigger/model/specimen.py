@@ -1,0 +1,177 @@
+"""Which pixels of a micrograph are specimen: not a flat padded canvas.
+
+Stitched montages, rotated or registered images and masked regions put the micrograph on
+a constant canvas (black corners, grey padding, saturated areas). A canvas is not
+specimen: it must not count in the normalisation's median and spread, nor hold
+detections, nor count in the area that densities are divided by.
+
+A micrograph's own pixels are never constant over a block of many pixels (shot noise),
+while a canvas is exactly constant. `specimen_mask` finds exactly-constant blocks of
+``block`` x ``block`` pixels, keeps the connected groups that cover at least
+``min_area_px`` (a saturated gold particle or a few clipped pixels are far smaller), and
+extends them, pixel by pixel, over the neighbouring pixels that hold one of the
+canvas's values (the block grid rarely aligns with the canvas's edge). Non-finite pixels
+(NaN, inf) are never specimen. The cost is one pass over the image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+
+__all__ = ["specimen_mask", "excluded_near", "fill_canvas", "MIN_CANVAS_AREA_NM2"]
+
+#: Smallest flat area taken as canvas, in nm^2 (50 x 50 nm): over 3 times the area of
+#: the largest gold (30 nm), so a saturated particle is never mistaken for canvas.
+MIN_CANVAS_AREA_NM2 = 2500.0
+
+
+def specimen_mask(plane: np.ndarray, pixel_size_nm: float | None = None, block: int = 8,
+                  min_area_px: int | None = None) -> np.ndarray | None:
+    """True where ``plane`` is specimen; None when all of it is (the common case).
+
+    Parameters
+    ----------
+    plane : (H, W) array
+        A grey image, any dtype.
+    pixel_size_nm : float, optional
+        nm per pixel, to size the smallest canvas (`MIN_CANVAS_AREA_NM2`).
+    block : int
+        Side of the blocks tested for constancy (pixels).
+    min_area_px : int, optional
+        Smallest canvas in pixels (default: `MIN_CANVAS_AREA_NM2` at ``pixel_size_nm``,
+        and at least 1024 px).
+
+    Returns
+    -------
+    (H, W) bool array or None
+    """
+    a = np.asarray(plane) if not isinstance(plane, np.memmap) else plane
+    if a.ndim != 2:
+        raise ValueError(f"expected a 2D plane, got shape {a.shape}")
+    if min_area_px is None:
+        min_area_px = 1024
+        if pixel_size_nm:
+            min_area_px = max(min_area_px, int(MIN_CANVAS_AREA_NM2 / pixel_size_nm**2))
+    h, w = a.shape
+    bad = None
+    if np.issubdtype(a.dtype, np.floating):
+        finite = np.isfinite(a)
+        if not finite.all():
+            bad = ~finite
+    hb, wb = h // block, w // block
+    canvas = np.zeros((h, w), dtype=bool)
+    if hb and wb:
+        blocks = a[:hb * block, :wb * block].reshape(hb, block, wb, block)
+        # candidates first (four corners equal: rare in a micrograph), then every pixel
+        # of the candidates only
+        first = blocks[:, 0, :, 0]
+        flat = ((first == blocks[:, 0, :, -1]) & (first == blocks[:, -1, :, 0])
+                & (first == blocks[:, -1, :, -1]))
+        bi, bj = np.nonzero(flat)
+        if bi.size:
+            cand = blocks[bi, :, bj, :]  # (n, block, block)
+            flat[bi, bj] = (cand == cand[:, :1, :1]).all(axis=(1, 2))
+        if bad is not None:  # NaN blocks compare unequal; they are excluded below anyway
+            flat &= np.isfinite(blocks[:, 0, :, 0])
+        if flat.any():
+            labels, n = ndi.label(flat)
+            sizes = np.bincount(labels.ravel(), minlength=n + 1) * block * block
+            big = sizes >= min_area_px
+            big[0] = False
+            core = big[labels]
+            if core.any():
+                values = np.unique(blocks[:, 0, :, 0][core])
+                canvas[:hb * block, :wb * block] = _upsample(core, block)
+                # the canvas's edge within partial blocks (and the bottom/right
+                # remainder): pixels holding a canvas value within a block of the core
+                near = np.zeros((hb + 1, wb + 1), dtype=bool)
+                near[:hb, :wb] = ndi.binary_dilation(core, iterations=1)
+                near[hb, :wb] = near[hb - 1, :wb]
+                near[:, wb] = near[:, wb - 1]
+                ring = _upsample(near, block)[:h, :w] & ~canvas
+                rr, cc = np.nonzero(ring)
+                same = np.isin(np.asarray(a[rr, cc]), values)
+                canvas[rr[same], cc[same]] = True
+    if bad is not None:
+        canvas |= bad
+    if not canvas.any():
+        return None
+    return ~canvas
+
+
+def _upsample(mask: np.ndarray, block: int) -> np.ndarray:
+    return np.repeat(np.repeat(mask, block, axis=0), block, axis=1)
+
+
+def excluded_near(specimen: np.ndarray | None, x: np.ndarray, y: np.ndarray,
+                  margin_px: float) -> np.ndarray:
+    """True for points ``(x, y)`` (pixels) outside the specimen or within ``margin_px``
+    of a non-specimen pixel."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if specimen is None or x.size == 0:
+        return np.zeros(x.shape, dtype=bool)
+    # distance from each point's pixel to the nearest non-specimen pixel, read in a
+    # window around the point only (the mask can be large and points are few)
+    h, w = specimen.shape
+    m = int(np.ceil(margin_px))
+    cx = np.clip(np.rint(x).astype(np.int64), 0, w - 1)
+    cy = np.clip(np.rint(y).astype(np.int64), 0, h - 1)
+    offs = np.arange(-m, m + 1)
+    dy, dx = np.meshgrid(offs, offs, indexing="ij")
+    inside = (dy**2 + dx**2) <= margin_px**2
+    dy, dx = dy[inside], dx[inside]
+    rows = np.clip(cy[:, None] + dy[None, :], 0, h - 1)
+    cols = np.clip(cx[:, None] + dx[None, :], 0, w - 1)
+    return ~specimen[rows, cols].all(axis=1)
+
+
+def fill_canvas(plane: np.ndarray, specimen: np.ndarray, value: float,
+                band_px: float) -> np.ndarray:
+    """``plane`` as float32 with its canvas painted over: mirrored specimen within
+    ``band_px`` of the specimen, ``value`` beyond.
+
+    This is what the network sees at an image's own edges (mirrored context, then an
+    empty background), so a padded image is seen as the image alone: canvas pixels take
+    the value of their mirror image across the nearest specimen pixel (as
+    ``np.pad(mode="symmetric")`` does at a straight edge), or of that nearest pixel
+    where the mirror image is not specimen.
+    """
+    out = np.asarray(plane, dtype=np.float32).copy()
+    canvas = ~specimen
+    if not canvas.any():
+        return out
+    out[canvas] = np.float32(value)
+    if band_px <= 0 or not specimen.any():
+        return out
+    h, w = plane.shape
+    b = int(np.ceil(band_px)) + 1
+    # tile by tile, only where canvas meets specimen: the nearest specimen pixel of a
+    # band pixel is within ``band_px``, so a tile plus that margin holds it
+    for y0 in range(0, h, _TILE):
+        for x0 in range(0, w, _TILE):
+            core = canvas[y0:y0 + _TILE, x0:x0 + _TILE]
+            if not core.any():
+                continue
+            wy0, wx0 = max(0, y0 - b), max(0, x0 - b)
+            sub = specimen[wy0:y0 + _TILE + b, wx0:x0 + _TILE + b]
+            if not sub.any():
+                continue
+            dist, (iy, ix) = ndi.distance_transform_edt(~sub, return_indices=True)
+            ty, tx = y0 - wy0, x0 - wx0
+            band = core & (dist[ty:ty + core.shape[0], tx:tx + core.shape[1]] <= band_px)
+            py, px = np.nonzero(band)
+            qy = iy[py + ty, px + tx] + wy0
+            qx = ix[py + ty, px + tx] + wx0
+            py, px = py + y0, px + x0
+            ry = 2 * qy - py - np.sign(qy - py)
+            rx = 2 * qx - px - np.sign(qx - px)
+            ok = (ry >= 0) & (ry < h) & (rx >= 0) & (rx < w)
+            ok[ok] = specimen[ry[ok], rx[ok]]
+            out[py, px] = np.asarray(plane[np.where(ok, ry, qy), np.where(ok, rx, qx)],
+                                     dtype=np.float32)
+    return out
+
+
+_TILE = 512
