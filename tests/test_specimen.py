@@ -126,9 +126,9 @@ def test_nothing_is_found_on_the_image_edge(shipped):
 
 
 def test_counting_area_leaves_the_canvas_out(synthetic, shipped):
+    from golddigger.batch import BatchOptions, detect_image
     from golddigger.io.images import CalibratedImage
     from golddigger.io.regions import Region
-    from golddigger.batch import BatchOptions, detect_image
 
     padded, x0, y0 = _pad(synthetic, 600)
     um2 = PX * PX / 1e6
