@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from golddigger.errors import CalibrationError, ImageReadError
+from golddigger.io.em_formats import FOLDER_SUFFIXES, NATIVE_SUFFIXES
 
 __all__ = [
     "CalibratedImage",
@@ -31,8 +32,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: File suffixes treated as images when a folder is given.
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+#: File suffixes treated as images when a folder is given (the one list: TIFF, PNG, JPEG
+#: and the native EM formats of `golddigger.io.em_formats`).
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg") + FOLDER_SUFFIXES
 
 #: Pixel sizes (nm/px) accepted as electron microscopy. Outside this a typo is likelier.
 PIXEL_SIZE_RANGE_NM = (0.01, 50.0)
@@ -153,7 +155,8 @@ def read_image(path: str | Path, pixel_size_nm: float | None = None,
     Parameters
     ----------
     path : str or Path
-        A TIFF, PNG or JPEG file.
+        A TIFF, PNG or JPEG file, or a native EM file (DM3/DM4, MRC with SerialEM
+        montages, TIA .ser/.emi, Velox EMD; see `golddigger.io.em_formats`).
     pixel_size_nm : float, optional
         Overrides any calibration in the file (nm per pixel).
     channel : int, optional
@@ -185,6 +188,11 @@ def read_image(path: str | Path, pixel_size_nm: float | None = None,
         pixel_size_nm = validate_pixel_size(pixel_size_nm, "--pixel-size")
 
     suffix = path.suffix.lower()
+    if suffix in NATIVE_SUFFIXES:  # DM3/DM4, TIA, EMD, MRC: golddigger.io.em_formats
+        from golddigger.io.em_formats import read_native
+
+        data, file_px = read_native(path, channel, pixel_size_nm is not None)
+        return _calibrated(path, data, file_px, pixel_size_nm)
     with open(path, "rb") as fh:
         magic = fh.read(8)
     is_tiff = magic[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
@@ -196,8 +204,14 @@ def read_image(path: str | Path, pixel_size_nm: float | None = None,
         raise ImageReadError(f"{path}: not a {suffix[1:].upper()} image (the content does not "
                              "match its name); re-save it from ImageJ as TIFF")
     else:
-        raise ImageReadError(f"{path}: unsupported file type; use TIFF, PNG or JPEG")
+        raise ImageReadError(f"{path}: unsupported file type; use TIFF, PNG, JPEG, DM3/DM4, "
+                             "MRC, TIA (.ser) or Velox EMD")
+    return _calibrated(path, data, file_px, pixel_size_nm)
 
+
+def _calibrated(path: Path, data: np.ndarray, file_px: float | None,
+                pixel_size_nm: float | None) -> CalibratedImage:
+    """Check the pixels; the pixel size: the argument's, else the file's when plausible."""
     _check_pixels(path, data)
     if file_px is not None:
         try:
@@ -446,6 +460,11 @@ def _tiff_pixel_size(tif) -> float | None:
         px = _ome_pixel_size(tif.ome_metadata)
         if px is not None:
             return px
+    from golddigger.io.em_formats import sem_tiff_pixel_size  # FEI/Zeiss SEM tags
+
+    px = sem_tiff_pixel_size(tif)
+    if px is not None:
+        return px
     page = tif.pages.first if hasattr(tif.pages, "first") else tif.pages[0]
     tags = page.tags
     res = tags.get("XResolution")

@@ -1,0 +1,379 @@
+"""Micrographs as the microscope wrote them: Gatan DM3/DM4, FEI/Thermo TIA (.ser/.emi),
+Velox EMD, MRC (SerialEM stacks and montages), and the pixel size of FEI/Zeiss SEM TIFFs.
+
+DM/TIA/EMD are read with rosettasciio (GPL-3.0, the optional ``formats`` extra, imported
+only when such a file is read); MRC with mrcfile (BSD-3) as a memory map; the SEM tags of
+TIFFs with tifffile's own parsers. Each reader returns the pixels as ``(Y, X)`` or
+``(Z, Y, X)`` and the pixel size in nm, and refuses with one line what is not a micrograph
+Gold Digger can use: spectra and spectrum images, diffraction patterns, complex data,
+non-square pixels, and atomic-resolution calibrations.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+
+from golddigger.errors import ImageReadError
+
+__all__ = ["NATIVE_SUFFIXES", "FOLDER_SUFFIXES", "MIN_FILE_PIXEL_SIZE_NM", "read_native",
+           "read_mdoc", "sem_tiff_pixel_size"]
+
+logger = logging.getLogger(__name__)
+
+#: Suffixes read by `read_native` (``.emi`` is TIA's metadata file: its ``_1.ser`` is read).
+NATIVE_SUFFIXES = (".dm3", ".dm4", ".ser", ".emi", ".emd", ".mrc", ".mrcs", ".st")
+#: The native suffixes listed when a folder is given (``.emi`` is left out: each ``.emi``
+#: has its ``.ser``, which would be read twice).
+FOLDER_SUFFIXES = tuple(s for s in NATIVE_SUFFIXES if s != ".emi")
+
+#: A file's own calibration finer than this (nm/px) is atomic-resolution imaging, not
+#: immunogold (a 6 nm particle would be over 60 px across); such files are refused unless
+#: ``--pixel-size`` says the file's calibration is wrong.
+MIN_FILE_PIXEL_SIZE_NM = 0.1
+
+#: Non-square pixels within this relative difference count as square (rounding in headers).
+_ANISOTROPY_TOLERANCE = 1e-3
+
+_EXTRA = "pip install 'golddigger[formats]'"
+
+
+# ---------------------------------------------------------------------------- dispatch
+def read_native(path: Path, channel: int | None = None, pixel_size_given: bool = False
+                ) -> tuple[np.ndarray, float | None]:
+    """Pixels and pixel size (nm) of a native EM file.
+
+    Parameters
+    ----------
+    path : Path
+        A file with one of `NATIVE_SUFFIXES`.
+    channel : int, optional
+        Index of the image signal in files holding several (Velox EMD: HAADF, BF, ...).
+    pixel_size_given : bool
+        True when the user gives the pixel size (``--pixel-size``): a file calibration
+        outside immunogold is then not an error (the user's value is used instead).
+
+    Returns
+    -------
+    data, pixel_size_nm
+        ``(Y, X)`` or ``(Z, Y, X)`` (a read-only memory map for MRC); None when the file
+        has no length calibration.
+
+    Raises
+    ------
+    ImageReadError
+        Not an image (spectrum, diffraction), complex, non-square pixels, atomic
+        resolution, unreadable, or the reader is not installed.
+    """
+    suffix = path.suffix.lower()
+    if suffix in (".mrc", ".mrcs", ".st"):
+        data, px = _read_mrc(path)
+    else:
+        data, px = _read_rsciio(path, suffix, channel)
+    if px is not None and px < MIN_FILE_PIXEL_SIZE_NM and not pixel_size_given:
+        from golddigger.io.images import PIXEL_SIZE_RANGE_NM
+
+        raise ImageReadError(
+            f"{path}: the file's pixel size is {px:.4g} nm, atomic-resolution imaging, not "
+            f"immunogold (a 6 nm particle would be {6 / px:.0f} px across; Gold Digger needs "
+            f"{MIN_FILE_PIXEL_SIZE_NM:g}-{PIXEL_SIZE_RANGE_NM[1]:g} nm/px); if the file's "
+            "calibration is wrong, give the right one with --pixel-size NM")
+    return data, px
+
+
+# ---------------------------------------------------------------------------- rosettasciio
+def _rsciio_reader(path: Path, suffix: str):
+    try:
+        if suffix in (".dm3", ".dm4"):
+            from rsciio.digitalmicrograph import file_reader
+        elif suffix in (".ser", ".emi"):
+            from rsciio.tia import file_reader
+        else:
+            from rsciio.emd import file_reader
+    except ImportError as err:
+        missing = getattr(err, "name", None) or "rosettasciio"
+        what = "rosettasciio" if missing.startswith("rsciio") else missing
+        raise ImageReadError(f"{path}: reading {suffix[1:].upper()} files needs {what}, "
+                             f"which is not installed: {_EXTRA}") from None
+    return file_reader
+
+
+def _read_rsciio(path: Path, suffix: str, channel: int | None
+                 ) -> tuple[np.ndarray, float | None]:
+    file_reader = _rsciio_reader(path, suffix)
+    try:
+        signals = file_reader(str(path), lazy=False)
+    except ImageReadError:
+        raise
+    except Exception as err:  # rsciio raises many types for broken files
+        raise ImageReadError(f"{path}: cannot read the {suffix[1:].upper()} file ({err}); "
+                             "it may be truncated or corrupt") from None
+    images = [s for s in signals if _n_signal_axes(s) == 2]
+    if not images:
+        raise ImageReadError(_not_an_image(path, signals))
+    if len(images) > 1:
+        names = [str(s.get("metadata", {}).get("General", {}).get("title", i))
+                 for i, s in enumerate(images)]
+        if channel is None:
+            raise ImageReadError(f"{path}: the file holds {len(images)} images "
+                                 f"({', '.join(names)}); choose one with --channel N "
+                                 f"(0-{len(images) - 1})")
+        if not 0 <= channel < len(images):
+            raise ImageReadError(f"{path}: --channel {channel} out of range "
+                                 f"(0-{len(images) - 1})")
+        signal = images[channel]
+    else:
+        if channel not in (None, 0):
+            raise ImageReadError(f"{path}: --channel {channel} given but the file holds "
+                                 "one image")
+        signal = images[0]
+    data = np.asarray(signal["data"])
+    _refuse_complex(path, data)
+    axes = signal["axes"]
+    sig = [a for a in axes if not a.get("navigate", False)]
+    if len(sig) != 2 or data.ndim != len(axes):
+        raise ImageReadError(f"{path}: unexpected layout of the data (shape {data.shape})")
+    # signal axes last (rsciio's order is navigation first, then y, x)
+    data = data.reshape((-1,) + data.shape[-2:]) if data.ndim > 2 else data
+    if data.ndim == 3 and data.shape[0] == 1:
+        data = data[0]
+    y_ax, x_ax = sig
+    px = _square_pixel(path, _axis_nm(path, y_ax), _axis_nm(path, x_ax),
+                       str(y_ax.get("units")), str(x_ax.get("units")))
+    return data, px
+
+
+def _n_signal_axes(signal: dict) -> int:
+    return sum(1 for a in signal.get("axes", []) if not a.get("navigate", False))
+
+
+def _not_an_image(path: Path, signals: list[dict]) -> str:
+    s = signals[0] if signals else {}
+    kind = str(s.get("metadata", {}).get("Signal", {}).get("signal_type", "") or "")
+    axes = s.get("axes", [])
+    sig = [a for a in axes if not a.get("navigate", False)]
+    nav = [a for a in axes if a.get("navigate", False) and int(a.get("size", 1)) > 1]
+    if len(sig) == 1:
+        a = sig[0]
+        what = "a spectrum image" if nav else "a spectrum"
+        label = f"{kind} " if kind else ""
+        return (f"{path}: the file holds {what} ({label}{int(a.get('size', 0))} channels of "
+                f"{a.get('name', 'signal')} in {a.get('units') or 'no unit'}), not an image; "
+                "open the micrograph itself (an image file) instead")
+    return (f"{path}: the file holds no 2D image (signal axes: "
+            f"{', '.join(str(a.get('name')) for a in sig) or 'none'})")
+
+
+def _axis_nm(path: Path, axis: dict) -> float | None:
+    """One axis's scale in nm; None when uncalibrated."""
+    from golddigger.io.images import to_nm
+
+    unit = str(axis.get("units") or "").strip()
+    scale = float(axis.get("scale", 1.0))
+    if not unit or unit.lower() in ("<undefined>", "<auto>", "px", "pixel", "pixels"):
+        return None
+    if unit.replace(" ", "").lower() in ("1/nm", "nm^-1", "1/a", "1/å", "1/um", "mrad", "rad"):
+        raise ImageReadError(f"{path}: the image is calibrated in {unit} (reciprocal or "
+                             "angular space): a diffraction pattern, not a micrograph")
+    nm = to_nm(scale, unit)
+    if nm is None:
+        logger.debug("%s: axis unit %r is not a length; no calibration", path, unit)
+    return nm
+
+
+def _square_pixel(path: Path, y_nm: float | None, x_nm: float | None,
+                  y_unit: str = "nm", x_unit: str = "nm") -> float | None:
+    """The pixel size when x and y agree; an error saying how to fix it when not."""
+    if x_nm is None or y_nm is None:
+        return x_nm if y_nm is None else y_nm if x_nm is None else None
+    if x_nm <= 0 or y_nm <= 0:
+        return None
+    if abs(x_nm - y_nm) > _ANISOTROPY_TOLERANCE * max(x_nm, y_nm):
+        ratio = y_nm / x_nm
+        raise ImageReadError(
+            f"{path}: the pixels are not square (x {x_nm:.4g} nm, y {y_nm:.4g} nm); "
+            f"resample the image to square pixels first (ImageJ: Image > Scale, "
+            f"Y scale {ratio:.4g}, then Image > Properties with {x_nm:.4g} nm for both)")
+    return float(x_nm)
+
+
+def _refuse_complex(path: Path, data: np.ndarray) -> None:
+    if np.iscomplexobj(data):
+        raise ImageReadError(f"{path}: the data are complex ({data.dtype}: a Fourier "
+                             "transform or a wave function), not a micrograph; save the "
+                             "image's amplitude or the real-space image instead")
+
+
+# ---------------------------------------------------------------------------- MRC
+def _read_mrc(path: Path) -> tuple[np.ndarray, float | None]:
+    """An MRC image or stack as a read-only memory map (a SerialEM montage, with its
+    ``.mdoc``, assembled as one image)."""
+    try:
+        import mrcfile
+        from mrcfile.utils import data_dtype_from_header, data_shape_from_header
+    except ImportError:
+        raise ImageReadError(f"{path}: reading MRC files needs mrcfile, which is not "
+                             f"installed: {_EXTRA}") from None
+    try:
+        with mrcfile.open(path, mode="r", header_only=True, permissive=True) as mrc:
+            header = mrc.header.copy()
+            voxel = mrc.voxel_size.copy()
+    except Exception as err:
+        raise ImageReadError(f"{path}: not a readable MRC file ({err})") from None
+    mode = int(header.mode)
+    if mode in (3, 4):
+        raise ImageReadError(f"{path}: the data are complex (MRC mode {mode}: a Fourier "
+                             "transform), not a micrograph; save the real-space image")
+    try:
+        dtype = data_dtype_from_header(header)
+        shape = data_shape_from_header(header)
+    except Exception as err:
+        raise ImageReadError(f"{path}: unsupported MRC data (mode {mode}: {err})") from None
+    offset = 1024 + int(header.nsymbt)
+    need = offset + int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    if path.stat().st_size < need:
+        raise ImageReadError(f"{path}: the header says {' x '.join(map(str, shape))} values "
+                             f"but the file is too short; it is truncated: copy it again")
+    data = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=tuple(shape))
+    if data.ndim == 4:  # a stack of volumes: every plane is one image
+        data = data.reshape((-1,) + data.shape[-2:])
+    x_nm = float(voxel.x) / 10.0 if float(voxel.x) > 0 else None
+    y_nm = float(voxel.y) / 10.0 if float(voxel.y) > 0 else None
+    mdoc = _mdoc_path(path)
+    if mdoc is not None:
+        pieces = read_mdoc(mdoc)
+        if pieces.get("pieces"):
+            if not x_nm and pieces.get("pixel_nm"):
+                x_nm = y_nm = pieces["pixel_nm"]
+            data = _assemble_montage(path, data.reshape((-1,) + data.shape[-2:]),
+                                     pieces["pieces"])
+    px = _square_pixel(path, y_nm, x_nm, "Å", "Å")
+    if data.ndim == 3 and data.shape[0] == 1:
+        data = data[0]
+    return data, px
+
+
+def _mdoc_path(path: Path) -> Path | None:
+    for cand in (path.with_name(path.name + ".mdoc"), path.with_suffix(".mdoc")):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def read_mdoc(path: str | Path) -> dict:
+    """The pieces of a SerialEM ``.mdoc``: ``{"pieces": [(z, x, y, section)], "pixel_nm"}``.
+
+    ``z`` is the MRC plane (``[ZValue = z]``), ``x, y`` the piece's origin in the montage
+    (``PieceCoordinates``, pixels) and ``section`` its montage (the third coordinate).
+    """
+    pieces: list[tuple[int, int, int, int]] = []
+    pixel_nm = None
+    z = None
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    for line in text.splitlines():
+        line = line.strip()
+        m = re.match(r"\[\s*ZValue\s*=\s*(\d+)\s*\]", line)
+        if m:
+            z = int(m.group(1))
+            continue
+        if line.startswith("[") or "=" not in line:
+            if line.startswith("["):
+                z = None
+            continue
+        key, _, value = (s.strip() for s in line.partition("="))
+        if key == "PixelSpacing" and pixel_nm is None:
+            try:
+                pixel_nm = float(value.split()[0]) / 10.0
+            except (ValueError, IndexError):
+                pass
+        elif key == "PieceCoordinates" and z is not None:
+            parts = value.split()
+            try:
+                x, y = int(float(parts[0])), int(float(parts[1]))
+                sec = int(float(parts[2])) if len(parts) > 2 else 0
+            except (ValueError, IndexError):
+                raise ImageReadError(f"{path}: bad PieceCoordinates in [ZValue = {z}]: "
+                                     f"{value!r}") from None
+            pieces.append((z, x, y, sec))
+    return {"pieces": pieces, "pixel_nm": pixel_nm}
+
+
+def _cuts(starts: list[int], size: int) -> dict[int, tuple[int, int]]:
+    """For pieces at ``starts`` (one grid axis) of length ``size``: the part of each
+    piece kept, ``(first, stop)`` in piece pixels; overlaps are split at their middle."""
+    u = sorted(set(starts))
+    out = {}
+    for i, s in enumerate(u):
+        lo = 0 if i == 0 else max(0, (u[i - 1] + size + s) // 2 - s)
+        hi = size if i == len(u) - 1 else min(size, (s + size + u[i + 1]) // 2 - s)
+        out[s] = (lo, max(lo, hi))
+    return out
+
+
+def _assemble_montage(path: Path, planes: np.ndarray,
+                      pieces: list[tuple[int, int, int, int]]) -> np.ndarray:
+    """One image per montage section from its pieces (each piece keeps its part up to the
+    middle of its overlaps). Assembled into memory, or into an unlinked temporary file
+    (a memory map) when large."""
+    from golddigger.io.images import MAX_PIXELS_IN_MEMORY
+
+    n, ny, nx = planes.shape
+    bad = [z for z, *_ in pieces if not 0 <= z < n]
+    if bad:
+        raise ImageReadError(f"{path}: the .mdoc lists piece {bad[0]} but the file has "
+                             f"{n} planes; the .mdoc belongs to another file")
+    sections = sorted({p[3] for p in pieces})
+    width = max(p[1] for p in pieces) + nx
+    height = max(p[2] for p in pieces) + ny
+    if min(min(p[1] for p in pieces), min(p[2] for p in pieces)) < 0:
+        raise ImageReadError(f"{path}: negative PieceCoordinates in the .mdoc")
+    shape = (len(sections), height, width)
+    if np.prod(shape, dtype=np.float64) > MAX_PIXELS_IN_MEMORY:
+        import tempfile
+
+        fh = tempfile.NamedTemporaryFile(prefix="golddigger-montage-", suffix=".raw")
+        out = np.memmap(fh, dtype=planes.dtype, mode="w+", shape=shape)
+        fh.close()  # unlinked; the mapping keeps the space until it is dropped
+    else:
+        out = np.zeros(shape, dtype=planes.dtype)
+    for si, sec in enumerate(sections):
+        mine = [p for p in pieces if p[3] == sec]
+        xcut = _cuts([p[1] for p in mine], nx)
+        ycut = _cuts([p[2] for p in mine], ny)
+        for z, x, y, _ in mine:
+            (x0, x1), (y0, y1) = xcut[x], ycut[y]
+            out[si, y + y0:y + y1, x + x0:x + x1] = planes[z, y0:y1, x0:x1]
+    logger.info("%s: montage of %d pieces -> %s", path, len(pieces), shape)
+    return out[0] if len(sections) == 1 else out
+
+
+# ---------------------------------------------------------------------------- SEM TIFF
+def sem_tiff_pixel_size(tif) -> float | None:
+    """Pixel size (nm) from the FEI/Thermo (``[Scan] PixelWidth``, metres) or Zeiss
+    (``ap_image_pixel_size``/``ap_pixel_size``) SEM tags of an open ``tifffile.TiffFile``."""
+    fei = tif.fei_metadata if getattr(tif, "is_fei", False) else None
+    if fei:
+        scan = fei.get("Scan") or fei.get("EScan") or {}
+        w, h = scan.get("PixelWidth"), scan.get("PixelHeight")
+        try:
+            if w:
+                x_nm = float(w) * 1e9
+                y_nm = float(h) * 1e9 if h else x_nm
+                return _square_pixel(Path(tif.filehandle.path), y_nm, x_nm)
+        except (TypeError, ValueError):
+            pass
+    sem = tif.sem_metadata if getattr(tif, "is_sem", False) else None
+    if sem:
+        from golddigger.io.images import to_nm
+
+        for key in ("ap_image_pixel_size", "ap_pixel_size"):
+            v = sem.get(key)
+            if isinstance(v, (tuple, list)) and len(v) >= 3:
+                try:
+                    return to_nm(float(v[1]), str(v[2]))
+                except (TypeError, ValueError):
+                    continue
+    return None
