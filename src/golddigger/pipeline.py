@@ -46,6 +46,7 @@ class DetectOptions:
     tile_size: int | None = -1
     sizing: str | None = None  # "maps" or "image"; None: the model's
     tta: int = 1  # test-time augmentation passes (1, 2, 4, 8)
+    chunk_size: int = 2048  # model px per chunk for huge images (golddigger.model.chunked)
 
 
 @dataclass
@@ -98,10 +99,18 @@ def _find_roi(image_path: Path, roi: Path | None) -> Path | None:
 def detect_image(detector, image: CalibratedImage, region: Region | None,
                  options: DetectOptions) -> tuple[ParticleTable, list[float]]:
     """Detect in one image; returns the particles and the counting area (um2) per slice."""
+    from golddigger.model.chunked import needs_chunks, predict_chunked
+
     px = image.require_pixel_size()
-    particles = detector.predict(image, px, region=region, threshold=options.threshold,
-                                 classes=options.classes, tile_size=options.tile_size,
-                                 sizing=options.sizing, tta=options.tta)
+    if needs_chunks(image):  # huge or lazy (montage): chunk by chunk, bounded memory
+        particles = predict_chunked(detector, image, px, region=region,
+                                    threshold=options.threshold, classes=options.classes,
+                                    tile_size=options.tile_size, sizing=options.sizing,
+                                    tta=options.tta, chunk_size=options.chunk_size)
+    else:
+        particles = detector.predict(image, px, region=region, threshold=options.threshold,
+                                     classes=options.classes, tile_size=options.tile_size,
+                                     sizing=options.sizing, tta=options.tta)
     area_px = region.area_px() if region is not None else float(np.prod(image.shape_yx))
     area = area_px * px * px / 1e6
     return particles, [area] * image.n_slices

@@ -12,7 +12,6 @@ non-square pixels, and atomic-resolution calibrations.
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ import numpy as np
 from golddigger.errors import ImageReadError
 
 __all__ = ["NATIVE_SUFFIXES", "FOLDER_SUFFIXES", "MIN_FILE_PIXEL_SIZE_NM", "read_native",
-           "read_mdoc", "sem_tiff_pixel_size"]
+           "sem_tiff_pixel_size"]
 
 logger = logging.getLogger(__name__)
 
@@ -242,112 +241,20 @@ def _read_mrc(path: Path) -> tuple[np.ndarray, float | None]:
         data = data.reshape((-1,) + data.shape[-2:])
     x_nm = float(voxel.x) / 10.0 if float(voxel.x) > 0 else None
     y_nm = float(voxel.y) / 10.0 if float(voxel.y) > 0 else None
-    mdoc = _mdoc_path(path)
+    from golddigger.io.montage import mdoc_path, open_montage, read_mdoc
+
+    mdoc = mdoc_path(path)
     if mdoc is not None:
         pieces = read_mdoc(mdoc)
         if pieces.get("pieces"):
             if not x_nm and pieces.get("pixel_nm"):
                 x_nm = y_nm = pieces["pixel_nm"]
-            data = _assemble_montage(path, data.reshape((-1,) + data.shape[-2:]),
-                                     pieces["pieces"])
+            data = open_montage(path, data.reshape((-1,) + data.shape[-2:]),
+                                pieces["pieces"])
     px = _square_pixel(path, y_nm, x_nm, "Å", "Å")
     if data.ndim == 3 and data.shape[0] == 1:
         data = data[0]
     return data, px
-
-
-def _mdoc_path(path: Path) -> Path | None:
-    for cand in (path.with_name(path.name + ".mdoc"), path.with_suffix(".mdoc")):
-        if cand.is_file():
-            return cand
-    return None
-
-
-def read_mdoc(path: str | Path) -> dict:
-    """The pieces of a SerialEM ``.mdoc``: ``{"pieces": [(z, x, y, section)], "pixel_nm"}``.
-
-    ``z`` is the MRC plane (``[ZValue = z]``), ``x, y`` the piece's origin in the montage
-    (``PieceCoordinates``, pixels) and ``section`` its montage (the third coordinate).
-    """
-    pieces: list[tuple[int, int, int, int]] = []
-    pixel_nm = None
-    z = None
-    text = Path(path).read_text(encoding="utf-8", errors="replace")
-    for line in text.splitlines():
-        line = line.strip()
-        m = re.match(r"\[\s*ZValue\s*=\s*(\d+)\s*\]", line)
-        if m:
-            z = int(m.group(1))
-            continue
-        if line.startswith("[") or "=" not in line:
-            if line.startswith("["):
-                z = None
-            continue
-        key, _, value = (s.strip() for s in line.partition("="))
-        if key == "PixelSpacing" and pixel_nm is None:
-            try:
-                pixel_nm = float(value.split()[0]) / 10.0
-            except (ValueError, IndexError):
-                pass
-        elif key == "PieceCoordinates" and z is not None:
-            parts = value.split()
-            try:
-                x, y = int(float(parts[0])), int(float(parts[1]))
-                sec = int(float(parts[2])) if len(parts) > 2 else 0
-            except (ValueError, IndexError):
-                raise ImageReadError(f"{path}: bad PieceCoordinates in [ZValue = {z}]: "
-                                     f"{value!r}") from None
-            pieces.append((z, x, y, sec))
-    return {"pieces": pieces, "pixel_nm": pixel_nm}
-
-
-def _cuts(starts: list[int], size: int) -> dict[int, tuple[int, int]]:
-    """For pieces at ``starts`` (one grid axis) of length ``size``: the part of each
-    piece kept, ``(first, stop)`` in piece pixels; overlaps are split at their middle."""
-    u = sorted(set(starts))
-    out = {}
-    for i, s in enumerate(u):
-        lo = 0 if i == 0 else max(0, (u[i - 1] + size + s) // 2 - s)
-        hi = size if i == len(u) - 1 else min(size, (s + size + u[i + 1]) // 2 - s)
-        out[s] = (lo, max(lo, hi))
-    return out
-
-
-def _assemble_montage(path: Path, planes: np.ndarray,
-                      pieces: list[tuple[int, int, int, int]]) -> np.ndarray:
-    """One image per montage section from its pieces (each piece keeps its part up to the
-    middle of its overlaps). Assembled into memory, or into an unlinked temporary file
-    (a memory map) when large."""
-    from golddigger.io.images import MAX_PIXELS_IN_MEMORY
-
-    n, ny, nx = planes.shape
-    bad = [z for z, *_ in pieces if not 0 <= z < n]
-    if bad:
-        raise ImageReadError(f"{path}: the .mdoc lists piece {bad[0]} but the file has "
-                             f"{n} planes; the .mdoc belongs to another file")
-    sections = sorted({p[3] for p in pieces})
-    width = max(p[1] for p in pieces) + nx
-    height = max(p[2] for p in pieces) + ny
-    if min(min(p[1] for p in pieces), min(p[2] for p in pieces)) < 0:
-        raise ImageReadError(f"{path}: negative PieceCoordinates in the .mdoc")
-    shape = (len(sections), height, width)
-    if np.prod(shape, dtype=np.float64) > MAX_PIXELS_IN_MEMORY:
-        import tempfile
-
-        fh = tempfile.NamedTemporaryFile(prefix="golddigger-montage-", suffix=".raw")
-        out = np.memmap(fh, dtype=planes.dtype, mode="w+", shape=shape)
-        fh.close()  # unlinked; the mapping keeps the space until it is dropped
-    else:
-        out = np.zeros(shape, dtype=planes.dtype)
-    for si, sec in enumerate(sections):
-        mine = [p for p in pieces if p[3] == sec]
-        xcut = _cuts([p[1] for p in mine], nx)
-        ycut = _cuts([p[2] for p in mine], ny)
-        for z, x, y, _ in mine:
-            (x0, x1), (y0, y1) = xcut[x], ycut[y]
-            out[si, y + y0:y + y1, x + x0:x + x1] = planes[z, y0:y1, x0:x1]
-    logger.info("%s: montage of %d pieces -> %s", path, len(pieces), shape)
-    return out[0] if len(sections) == 1 else out
 
 
 # ---------------------------------------------------------------------------- SEM TIFF

@@ -273,6 +273,11 @@ def _check_pixels(path: Path, data: np.ndarray) -> None:
 
 def _all_finite(data: np.ndarray, chunk: int = 1 << 24) -> bool:
     """``np.isfinite(data).all()`` in bounded memory (memory maps are read in strips)."""
+    if not isinstance(data, np.ndarray):  # a lazy montage: plane by plane, in strips
+        planes = [data[i] for i in range(data.shape[0])] if data.ndim == 3 else [data]
+        rows = max(1, chunk // data.shape[-1])
+        return all(np.isfinite(p[r:r + rows]).all() for p in planes
+                   for r in range(0, p.shape[0], rows))
     if not isinstance(data, np.memmap) or data.size <= chunk:
         return bool(np.isfinite(data).all())
     flat = data.reshape(-1, data.shape[-1])
