@@ -112,6 +112,22 @@ def test_mrc_image_and_stack(tmp_path):
     assert read_image(tmp_path / "s.mrcs", pixel_size_nm=0.7).pixel_size_nm == 0.7
 
 
+def test_mrc_bytes_signed_or_unsigned(tmp_path):
+    """Mode 0 is signed (MRC2014) unless the IMOD stamp says unsigned (SerialEM)."""
+    from golddigger.io.em_formats import set_imod_unsigned_bytes
+
+    img = disc_image((64, 80))
+    with mrcfile.new(tmp_path / "u.mrc") as m:
+        m.set_data(img.view(np.int8))
+        set_imod_unsigned_bytes(m.header)
+        m.voxel_size = 5.0
+    im = read_image(tmp_path / "u.mrc")
+    assert im.data.dtype == np.uint8
+    np.testing.assert_array_equal(im.data, img)
+    signed = read_image(write_mrc(tmp_path / "s.mrc", img.view(np.int8), 5.0))
+    assert signed.data.dtype == np.int8
+
+
 def test_mrc_bad_cases(tmp_path):
     img = disc_image((64, 80)).astype(np.float32)
     with pytest.raises(ImageReadError, match=r"not square \(x 0.5 nm, y 0.8 nm\)"):

@@ -231,6 +231,8 @@ def _read_mrc(path: Path) -> tuple[np.ndarray, float | None]:
         shape = data_shape_from_header(header)
     except Exception as err:
         raise ImageReadError(f"{path}: unsupported MRC data (mode {mode}: {err})") from None
+    if mode == 0 and _imod_unsigned_bytes(header):
+        dtype = np.dtype(np.uint8)  # IMOD/SerialEM bytes are unsigned unless flagged
     offset = 1024 + int(header.nsymbt)
     need = offset + int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
     if path.stat().st_size < need:
@@ -255,6 +257,29 @@ def _read_mrc(path: Path) -> tuple[np.ndarray, float | None]:
     if data.ndim == 3 and data.shape[0] == 1:
         data = data[0]
     return data, px
+
+
+#: "IMOD" as the header's imodStamp; its imodFlags bit 0 says bytes are signed
+_IMOD_STAMP = 1146047817
+
+
+def _imod_unsigned_bytes(header) -> bool:
+    """MRC mode 0 is signed in MRC2014, but IMOD and SerialEM write unsigned bytes and
+    say so with the IMOD stamp (header bytes 152-159: imodStamp, imodFlags bit 0 clear)."""
+    try:
+        raw = np.asarray(header.extra2).tobytes()[40:48]  # extra2 starts at byte 112
+        order = "<" if header.mode.dtype.byteorder in ("<", "=", "|") else ">"
+        stamp, flags = np.frombuffer(raw, dtype=f"{order}i4")
+    except (AttributeError, ValueError):
+        return False
+    return int(stamp) == _IMOD_STAMP and not int(flags) & 1
+
+
+def set_imod_unsigned_bytes(header) -> None:
+    """Mark an mrcfile header's mode-0 data as unsigned bytes, as SerialEM does."""
+    raw = bytearray(np.asarray(header.extra2).tobytes())
+    raw[40:48] = np.array([_IMOD_STAMP, 0], dtype="<i4").tobytes()
+    header.extra2 = np.void(bytes(raw))
 
 
 # ---------------------------------------------------------------------------- SEM TIFF
