@@ -84,3 +84,16 @@ def test_bad_training_flags_are_one_line(trained, tmp_path, capsys, flags, messa
     assert main(["train", str(data), "-o", str(tmp_path / "m"), "--steps", "1", "-q"]
                 + flags) != 0
     assert message in capsys.readouterr().err
+
+
+def test_checkpoint_of_an_earlier_run_is_not_deleted(trained, tmp_path, capsys):
+    """A checkpoint this run did not write survives a run without --resume/--overwrite."""
+    data, _ = trained
+    model = tmp_path / "m"
+    ckpt = tmp_path / "m.ckpt"
+    ckpt.write_bytes(b"an earlier run's weeks of training")
+    code = main(["train", str(data), "-o", str(model), "--steps", "1", "-q"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--resume" in err and "--overwrite" in err and "m.ckpt" in err
+    assert ckpt.read_bytes() == b"an earlier run's weeks of training"

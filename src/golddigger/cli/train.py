@@ -69,7 +69,8 @@ def add_parser(sub) -> None:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--resume", action="store_true",
                    help="continue from MODEL_DIR.ckpt if it exists")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing model folder (and an earlier run's checkpoint)")
     p.set_defaults(func=run)
 
 
@@ -187,6 +188,11 @@ def run(args) -> int:
                        seed=args.seed, threads=args.threads, lr=lr)
     ckpt = out.with_name(out.name + ".ckpt")
     if ckpt.exists() and not args.resume:
+        if not args.overwrite:
+            raise CliError(f"{ckpt} is the checkpoint of an earlier training run; use "
+                           "--resume to continue it, or --overwrite to start over (it is "
+                           "then deleted)")
+        logger.warning("%s: deleting the earlier run's checkpoint (--overwrite)", ckpt)
         ckpt.unlink()
     if not args.quiet:
         print(f"training on {len(train)} image(s), validating on {len(val)}: "

@@ -40,7 +40,7 @@ from golddigger.model.sizing import measure_particles
 from golddigger.particles import ParticleTable
 
 __all__ = ["DEFAULT_CHUNK", "CHUNK_ABOVE_PIXELS", "Chunk", "plan_chunks", "plane_stats",
-           "detect_chunk", "predict_chunked", "needs_chunks"]
+           "detect_chunk", "predict_chunked", "predict_auto", "needs_chunks"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,15 @@ def needs_chunks(image: CalibratedImage) -> bool:
     """True when the image's planes are large, or not plain arrays (lazy montages)."""
     h, w = image.shape_yx
     return h * w > CHUNK_ABOVE_PIXELS or not isinstance(image.data, np.ndarray)
+
+
+def predict_auto(detector, image: CalibratedImage, **kwargs) -> ParticleTable:
+    """`Detector.predict`, or `predict_chunked` for images that `needs_chunks` (the same
+    keyword arguments; ``progress`` is dropped for chunks)."""
+    if needs_chunks(image):
+        kwargs.pop("progress", None)
+        return predict_chunked(detector, image, **kwargs)
+    return detector.predict(image, **kwargs)
 
 
 @dataclass(frozen=True)
