@@ -130,12 +130,12 @@ def run(path: Path, args, t_write: float) -> None:
     times: list[float] = []
     n_planned = len(chunked.plan_chunks(det, im.shape_yx, im.pixel_size_nm, args.chunk))
 
-    def map_chunks(fn, chunks):
+    def map_chunks(job, chunks):
         todo = chunks[:args.chunks] if args.chunks else chunks
         out = []
         for i, c in enumerate(todo):
             t = time.perf_counter()
-            out.append(fn(c))
+            out.append(job.run(det, c))
             times.append(time.perf_counter() - t)
             print(f"chunk {i + 1}/{len(todo)} of {n_planned}: {times[-1]:.1f} s, "
                   f"{len(out[-1][0])} particles, RSS {rss_kb()['VmRSS'] / 1024:.0f} MB",

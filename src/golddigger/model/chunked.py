@@ -23,10 +23,14 @@ Each chunk is independent (`detect_chunk`): a Dask task can run one.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import mmap
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,7 +44,8 @@ from golddigger.model.sizing import measure_particles
 from golddigger.particles import ParticleTable
 
 __all__ = ["DEFAULT_CHUNK", "CHUNK_ABOVE_PIXELS", "Chunk", "plan_chunks", "plane_stats",
-           "detect_chunk", "predict_chunked", "predict_auto", "needs_chunks"]
+           "detect_chunk", "predict_chunked", "predict_auto", "needs_chunks", "ChunkJob",
+           "chunk_mapper"]
 
 logger = logging.getLogger(__name__)
 
@@ -268,6 +273,67 @@ def detect_chunk(detector, plane, pixel_size_nm: float, chunk: Chunk,
     return x[ok], y[ok], d[ok], score[ok]
 
 
+@dataclass
+class ChunkJob:
+    """What every chunk of one plane shares; ``run(detector, chunk)`` detects one.
+
+    It pickles without the plane (``source`` says how to open it again: ``(path,
+    pixel_size_nm, channel, slice)``), so a Dask worker reads its own windows of the file.
+    """
+
+    source: tuple[Any, float, int | None, int]
+    pixel_size_nm: float
+    stats: tuple[float, float]
+    thresholds: tuple[float, ...]
+    sizing: str
+    tile_size: int | None = -1
+    plane: Any = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["plane"] = None
+        return state
+
+    def with_channel(self, channel: int | None) -> ChunkJob:
+        path, px, _, s = self.source
+        return replace(self, source=(path, px, channel, s))
+
+    def open_plane(self):
+        """The plane, opened from ``source`` when this job came over the wire."""
+        if self.plane is None:
+            from golddigger.io.images import read_image
+
+            path, px, channel, s = self.source
+            if path is None:
+                raise GoldDiggerError("a chunk of an image without a file cannot be sent "
+                                      "to another process")
+            self.plane = read_image(Path(path), px, channel).slice(s)
+        return self.plane
+
+    def run(self, detector, chunk: Chunk):
+        plane = self.open_plane()
+        try:
+            return detect_chunk(detector, plane, self.pixel_size_nm, chunk, self.stats,
+                                self.thresholds, self.sizing, self.tile_size)
+        finally:
+            _release(plane)
+
+
+_MAPPER: contextvars.ContextVar[Callable | None] = contextvars.ContextVar(
+    "golddigger_chunk_mapper", default=None)
+
+
+@contextlib.contextmanager
+def chunk_mapper(mapper: Callable[[ChunkJob, list[Chunk]], list]) -> Iterator[None]:
+    """Within this block, `predict_chunked` hands its chunks to ``mapper(job, chunks)``
+    (e.g. to run them on a Dask cluster) instead of running them here."""
+    token = _MAPPER.set(mapper)
+    try:
+        yield
+    finally:
+        _MAPPER.reset(token)
+
+
 # ---------------------------------------------------------------------------- whole image
 def predict_chunked(detector, image: CalibratedImage, pixel_size_nm: float | None = None,
                     region: Region | np.ndarray | None = None,
@@ -279,9 +345,10 @@ def predict_chunked(detector, image: CalibratedImage, pixel_size_nm: float | Non
     """`Detector.predict` chunk by chunk, in memory bounded by ``chunk_size``.
 
     Parameters are those of `Detector.predict`, plus ``chunk_size`` (core side in model
-    pixels, a multiple of 16) and ``map_chunks``: ``map_chunks(fn, chunks)`` returns
-    ``[fn(c) for c in chunks]`` in order; a Dask client's map runs them on a cluster
-    (default: one after the other here). Test-time augmentation is not done in chunks.
+    pixels, a multiple of 16) and ``map_chunks``: ``map_chunks(job, chunks)`` returns
+    ``[job.run(detector, c) for c in chunks]`` in order, where it likes (a Dask cluster:
+    `golddigger.distributed`); default: the `chunk_mapper` in effect, else one after the
+    other here. Test-time augmentation is not done in chunks.
     """
     from golddigger.model.sizing import SIZING_MODES
 
@@ -312,22 +379,19 @@ def predict_chunked(detector, image: CalibratedImage, pixel_size_nm: float | Non
         logger.info("%s: slice %d in %d chunks of %d model px", image.name, s, len(chunks),
                     chunk_size)
 
-        def one(c: Chunk, plane=plane, stats=stats):
-            try:
-                return detect_chunk(detector, plane, px, c, stats, thresholds, sizing,
-                                    tile_size)
-            finally:
-                _release(plane)
-
-        if map_chunks is not None:
-            parts = map_chunks(one, chunks)
+        job = ChunkJob(source=(image.path, px, None, s), pixel_size_nm=px, stats=stats,
+                       thresholds=tuple(thresholds), sizing=sizing, tile_size=tile_size,
+                       plane=plane)
+        mapper = map_chunks if map_chunks is not None else _MAPPER.get()
+        if mapper is not None:
+            parts = mapper(job, chunks)
         else:
             it: Iterable[Chunk] = chunks
             if progress:
                 from tqdm.auto import tqdm
 
                 it = tqdm(chunks, desc="chunks", leave=False)
-            parts = [one(c) for c in it]
+            parts = [job.run(detector, c) for c in it]
         x, y, d, score = (np.concatenate([p[k] for p in parts]) if parts else np.empty(0)
                           for k in range(4))
         table = ParticleTable(x, y, d, score, np.full(x.size, s))
