@@ -72,21 +72,21 @@ _DETECTORS: dict[ModelKey, object] = {}
 _LOCK = threading.Lock()
 
 
-def worker_detector(key: ModelKey):
-    """The detector of ``key`` in this process, loaded on first use (once per worker)."""
+def worker_detector(key: ModelKey, where: str | None = None):
+    """The detector of ``key`` in this process, loaded on first use (once per worker);
+    ``where`` names this worker in messages."""
     with _LOCK:
         det = _DETECTORS.get(key)
         if det is None:
-            det = _load(key)
+            det = _load(key, where or _worker_name())
             _DETECTORS[key] = det
         return det
 
 
-def _load(key: ModelKey):
+def _load(key: ModelKey, where: str):
     from golddigger.model.detector import Detector
     from golddigger.model.folder import sha256_file
 
-    where = _worker_name()
     folder = Path(key.folder)
     weights = folder / "weights.pt"
     if not os.access(weights, os.R_OK):
@@ -111,13 +111,16 @@ def _worker_name() -> str:
         return "here"
 
 
-def _check_model(key: ModelKey) -> str | None:
+def _check_model(key: ModelKey, dask_worker=None) -> str | None:
+    """Load the model on a worker (``client.run`` passes ``dask_worker``); the problem as
+    text, or None."""
+    where = str(dask_worker.address) if dask_worker is not None else _worker_name()
     try:
-        worker_detector(key)
+        worker_detector(key, where)
     except GoldDiggerError as err:
         return str(err)
     except Exception as err:  # noqa: BLE001 - reported to the client as text
-        return f"worker {_worker_name()}: cannot load the model ({type(err).__name__}: {err})"
+        return f"worker {where}: cannot load the model ({type(err).__name__}: {err})"
     return None
 
 

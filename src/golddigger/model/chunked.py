@@ -339,13 +339,13 @@ def predict_chunked(detector, image: CalibratedImage, pixel_size_nm: float | Non
                     region: Region | np.ndarray | None = None,
                     threshold: float | None = None, classes: Sequence[float] | None = None,
                     slices: Iterable[int] | None = None, sizing: str | None = None,
-                    chunk_size: int = DEFAULT_CHUNK, tile_size: int | None = -1,
+                    chunk_size: int | None = None, tile_size: int | None = -1,
                     tta: int = 1, progress: bool = False,
                     map_chunks: Callable | None = None) -> ParticleTable:
     """`Detector.predict` chunk by chunk, in memory bounded by ``chunk_size``.
 
     Parameters are those of `Detector.predict`, plus ``chunk_size`` (core side in model
-    pixels, a multiple of 16) and ``map_chunks``: ``map_chunks(job, chunks)`` returns
+    pixels, a multiple of 16; default `DEFAULT_CHUNK`) and ``map_chunks``: ``map_chunks(job, chunks)`` returns
     ``[job.run(detector, c) for c in chunks]`` in order, where it likes (a Dask cluster:
     `golddigger.distributed`); default: the `chunk_mapper` in effect, else one after the
     other here. Test-time augmentation is not done in chunks.
@@ -367,6 +367,7 @@ def predict_chunked(detector, image: CalibratedImage, pixel_size_nm: float | Non
     if sizing not in SIZING_MODES:
         raise GoldDiggerError(f"sizing must be one of {SIZING_MODES}, got {sizing!r}")
     indices = list(range(image.n_slices)) if slices is None else [int(s) for s in slices]
+    chunk_size = DEFAULT_CHUNK if chunk_size is None else int(chunk_size)
     tables = []
     for s in indices:
         plane = image.slice(s)
