@@ -345,8 +345,9 @@ def predict_chunked(detector, image: CalibratedImage, pixel_size_nm: float | Non
     """`Detector.predict` chunk by chunk, in memory bounded by ``chunk_size``.
 
     Parameters are those of `Detector.predict`, plus ``chunk_size`` (core side in model
-    pixels, a multiple of 16; default `DEFAULT_CHUNK`) and ``map_chunks``: ``map_chunks(job, chunks)`` returns
-    ``[job.run(detector, c) for c in chunks]`` in order, where it likes (a Dask cluster:
+    pixels, a multiple of 16; default `DEFAULT_CHUNK`) and ``map_chunks``:
+    ``map_chunks(job, chunks)`` returns ``[job.run(detector, c) for c in chunks]`` in
+    order, run where it likes (a Dask cluster:
     `golddigger.distributed`); default: the `chunk_mapper` in effect, else one after the
     other here. Test-time augmentation is not done in chunks.
     """
