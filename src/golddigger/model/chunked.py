@@ -131,10 +131,17 @@ def plan_chunks(detector, shape_yx: tuple[int, int], pixel_size_nm: float,
 
 
 def plane_stats(plane, max_samples: int = 1_000_000) -> tuple[float, float]:
-    """`robust_stats` of a plane of any size, reading only its strided sample."""
+    """`robust_stats` of a plane of any size, reading only its strided sample (in
+    strips of rows, each strip's file pages released after it is read)."""
     h, w = plane.shape
     step = max(1, int(np.sqrt(h * w / max_samples)))
-    return robust_stats(np.asarray(plane[::step, ::step]), max_samples)
+    rows_per_strip = max(1, (1 << 22) // max(1, w // step))  # ~4 M samples a strip
+    strips = []
+    for r0 in range(0, h, rows_per_strip * step):
+        strips.append(np.asarray(plane[r0:min(h, r0 + rows_per_strip * step):step, ::step]))
+        _release(plane)
+    sample = np.concatenate(strips) if len(strips) > 1 else strips[0]
+    return robust_stats(sample, max_samples)
 
 
 # ---------------------------------------------------------------------------- resampling
