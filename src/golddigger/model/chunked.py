@@ -135,10 +135,12 @@ def plane_stats(plane, max_samples: int = 1_000_000) -> tuple[float, float]:
     strips of rows, each strip's file pages released after it is read)."""
     h, w = plane.shape
     step = max(1, int(np.sqrt(h * w / max_samples)))
-    rows_per_strip = max(1, (1 << 22) // max(1, w // step))  # ~4 M samples a strip
+    # each strip spans at most ~64 MB of the file (its pages are read ahead whole)
+    span = max(1, (1 << 26) // max(1, w * np.dtype(plane.dtype).itemsize)) // step
+    span = max(1, span) * step
     strips = []
-    for r0 in range(0, h, rows_per_strip * step):
-        strips.append(np.asarray(plane[r0:min(h, r0 + rows_per_strip * step):step, ::step]))
+    for r0 in range(0, h, span):
+        strips.append(np.asarray(plane[r0:min(h, r0 + span):step, ::step]))
         _release(plane)
     sample = np.concatenate(strips) if len(strips) > 1 else strips[0]
     return robust_stats(sample, max_samples)
