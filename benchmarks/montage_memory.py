@@ -1,10 +1,10 @@
 """Peak memory of detection in chunks on a huge SerialEM montage.
 
 Writes a SerialEM-style montage (an MRC stack of overlapping uint8 pieces and its .mdoc,
-PieceCoordinates on a grid) of SIZE x SIZE px to a scratch folder, reads it as one lazy
-image (golddigger.io.montage) and detects particles in chunks
-(golddigger.model.chunked) with the shipped model, in this process, while a thread
-samples the resident size. Prints the peak resident size (VmHWM, and the peaks of
+PieceCoordinates on a grid) of SIZE x SIZE px to a scratch folder; then a fresh process
+reads it as one lazy image (golddigger.io.montage) and detects particles in chunks
+(golddigger.model.chunked) with the shipped model while a thread samples its resident
+size. Prints the peak resident size (VmHWM, and the peaks of
 anonymous and file-backed pages), the time per chunk (median) and the total; with
 ``--chunks N`` only the first N chunks are detected and the full run is extrapolated
 from their median time, labelled as such. The montage is deleted afterwards.
@@ -18,6 +18,8 @@ import argparse
 import json
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -88,7 +90,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--scratch", default=tempfile.gettempdir())
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--write-s", type=float, default=0.0, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.measure:
+        run(args.measure, args, args.write_s)
+        return
 
     need = args.size * args.size * 1.1
     free = shutil.disk_usage(args.scratch).free
@@ -101,7 +108,10 @@ def main() -> None:
         t_write = time.perf_counter() - t0
         print(f"wrote {path} ({path.stat().st_size / 1e9:.2f} GB) in {t_write:.0f} s",
               flush=True)
-        run(path, args, t_write)
+        # measured in a fresh process: writing the file here touched all its pages
+        argv = [sys.executable, __file__, "--measure", str(path), "--write-s",
+                f"{t_write:.1f}"] + sys.argv[1:]
+        subprocess.run(argv, check=True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
