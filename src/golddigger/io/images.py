@@ -109,7 +109,9 @@ class CalibratedImage:
     ----------
     data : numpy.ndarray
         ``(Y, X)`` for one image, ``(Z, Y, X)`` for a stack (Z: slices, frames or both).
-        The file's dtype is kept; this may be a read-only memory map for large TIFFs.
+        The file's dtype is kept; this may be a read-only memory map (large TIFFs, MRC)
+        or, for a SerialEM montage beyond `MAX_PIXELS_IN_MEMORY`, a lazy
+        `golddigger.io.montage.MontageArray` (detected in chunks).
     pixel_size_nm : float or None
         Pixel size in nm, or None when unknown.
     path : Path or None
