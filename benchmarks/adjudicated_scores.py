@@ -21,13 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from golddigger.baseline import detect_log
+from golddigger.cv import log_params_by_image, measured
 from golddigger.evaluate import evaluate_many
 from golddigger.io.regions import Region
 from golddigger.particles import ParticleTable
 from golddigger.train import filter_by_class_thresholds
-
-sys.path.insert(0, str(Path(__file__).parent))
-from cv_accuracy import load_samples, log_params_by_image, measured  # noqa: E402
+from golddigger.training_data import load_labelled_folder as load_samples
 
 
 def adjudicate(name: str, truth: ParticleTable, found: ParticleTable, adj: dict,

@@ -23,77 +23,24 @@ from pathlib import Path
 
 import torch
 
+from golddigger.cv import fold_model_file, load_fold_net, log_params_by_image, measured
 from golddigger.evaluate import evaluate_many
-from golddigger.io.images import read_image
 from golddigger.model.config import ModelConfig
 from golddigger.model.detector import PRECISIONS, TTA_CHOICES, Detector
-from golddigger.model.networks import UNetGenerator
-from golddigger.model.sizing import measure_particles
 from golddigger.particles import ParticleTable
+from golddigger.recipes import SHIPPED_RECIPE
 from golddigger.train import (
     THRESHOLD_GRID,
-    Sample,
     TrainConfig,
     filter_by_class_thresholds,
-    synthetic_samples,
     train_model,
     tune_class_thresholds,
     tune_threshold,
 )
+from golddigger.training_data import load_labelled_folder as load_samples
+from golddigger.training_data import synthetic_set as synth_samples
 
 GRID = THRESHOLD_GRID
-
-
-def load_samples(data: Path, pixel_size_nm: float | None) -> list[Sample]:
-    samples = []
-    for lab in sorted((data / "labels").glob("*.csv")):
-        img_path = next((p for p in (data / "images").glob(lab.stem + ".*")), None)
-        if img_path is None:
-            continue
-        img = read_image(img_path, pixel_size_nm=pixel_size_nm)
-        samples.append(Sample(lab.stem, img.data, img.require_pixel_size(),
-                              ParticleTable.from_csv(lab)))
-    return samples
-
-
-def synth_samples(n: int, seed: int, pixel_size_nm: float, dark_bands: float = 0.0,
-                  dark_gold: float = 0.0) -> list[Sample]:
-    return synthetic_samples(n, pixel_size_nm, ModelConfig().classes_nm, seed=seed,
-                             dark_band_density_per_um2=dark_bands,
-                             dark_gold_fraction=dark_gold)
-
-
-def fold_model_file(folder: Path, held: list[str]) -> Path:
-    return folder / f"model_{'+'.join(held)}.pt"
-
-
-def load_fold_net(folder: Path, held: list[str], cfg: ModelConfig) -> UNetGenerator:
-    """The generator trained without the images ``held`` (a fold of a CV run)."""
-    net = UNetGenerator(len(cfg.classes_nm), cfg.base_channels, cfg.depth)
-    net.load_state_dict(torch.load(fold_model_file(folder, held), weights_only=True))
-    return net
-
-
-def log_params_by_image(samples: list[Sample], folds: list[list[str]]) -> dict:
-    """LoG parameters for every image, tuned on the other folds' images only."""
-    from golddigger.baseline import tune_log
-
-    out = {}
-    for held in folds:
-        train = [s for s in samples if s.name not in held]
-        if not train or not any(s.name in held for s in samples):
-            continue
-        params = tune_log([s.image for s in train], [s.particles for s in train],
-                          train[0].pixel_size_nm).params
-        out.update({h: params for h in held})
-    return out
-
-
-def measured(sample: Sample, table: ParticleTable, classes) -> ParticleTable:
-    """Stored predictions with class and centre measured on the image, as
-    ``Detector.predict(sizing="image")`` does (thresholds then apply to that class)."""
-    d, x, y = measure_particles(sample.image, table.x, table.y, classes, sample.pixel_size_nm)
-    return ParticleTable(x, y, d, table.score, table.slice)
 
 
 def main(argv=None) -> int:
@@ -102,10 +49,12 @@ def main(argv=None) -> int:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--pixel-size", type=float, default=None)
-    ap.add_argument("--steps", type=int, default=1500)
-    ap.add_argument("--adv-weight", type=float, default=0.05)
-    ap.add_argument("--synth", type=int, default=0, help="synthetic images added per fold")
-    ap.add_argument("--synth-fraction", type=float, default=0.25)
+    ap.add_argument("--steps", type=int, default=SHIPPED_RECIPE.train.steps)
+    ap.add_argument("--adv-weight", type=float, default=SHIPPED_RECIPE.train.adv_weight)
+    ap.add_argument("--synth", type=int, default=SHIPPED_RECIPE.synth_images,
+                    help="synthetic images added per fold")
+    ap.add_argument("--synth-fraction", type=float,
+                    default=SHIPPED_RECIPE.train.synth_fraction)
     ap.add_argument("--base", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
@@ -148,8 +97,9 @@ def main(argv=None) -> int:
     tcfg = TrainConfig(steps=args.steps, adv_weight=args.adv_weight, seed=args.seed,
                        synth_fraction=args.synth_fraction if args.synth else 0.0,
                        class_balance=args.class_balance, lr=args.lr)
-    synth = synth_samples(args.synth, 1000 + args.seed, samples[0].pixel_size_nm,
-                          args.dark_bands, args.dark_gold)
+    synth = synth_samples(args.synth, SHIPPED_RECIPE.synth_seed_offset + args.seed,
+                          samples[0].pixel_size_nm, dark_bands=args.dark_bands,
+                          dark_gold=args.dark_gold)
     times = {}
     chosen = (set(range(len(folds))) if args.folds is None
               else {int(i) for i in args.folds.split(",")})

@@ -29,13 +29,12 @@ from PIL import Image
 from skimage.transform import rescale
 
 from golddigger.baseline import detect_log
+from golddigger.cv import load_fold_net, log_params_by_image
 from golddigger.evaluate import evaluate_many
 from golddigger.model.config import ModelConfig
 from golddigger.model.detector import Detector
 from golddigger.particles import ParticleTable
-
-sys.path.insert(0, str(Path(__file__).parent))
-from cv_accuracy import load_fold_net, load_samples, log_params_by_image  # noqa: E402
+from golddigger.training_data import load_labelled_folder as load_samples
 
 Case = Callable[[np.ndarray, ParticleTable, float], tuple[np.ndarray, ParticleTable, float]]
 

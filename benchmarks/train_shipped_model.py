@@ -30,10 +30,9 @@ import torch
 
 from golddigger.model.config import ModelConfig
 from golddigger.model.folder import read_model_folder, write_model_folder
+from golddigger.recipes import SHIPPED_RECIPE
 from golddigger.train import TrainConfig, train_model
-
-sys.path.insert(0, str(Path(__file__).parent))
-from cv_accuracy import load_samples, synth_samples  # noqa: E402
+from golddigger.training_data import load_labelled_folder, synthetic_set
 
 
 def main(argv=None) -> int:
@@ -41,10 +40,11 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--steps", type=int, default=2500)
-    ap.add_argument("--adv-weight", type=float, default=0.05)
-    ap.add_argument("--synth", type=int, default=0)
-    ap.add_argument("--synth-fraction", type=float, default=0.25)
+    ap.add_argument("--steps", type=int, default=SHIPPED_RECIPE.train.steps)
+    ap.add_argument("--adv-weight", type=float, default=SHIPPED_RECIPE.train.adv_weight)
+    ap.add_argument("--synth", type=int, default=SHIPPED_RECIPE.synth_images)
+    ap.add_argument("--synth-fraction", type=float,
+                    default=SHIPPED_RECIPE.train.synth_fraction)
     ap.add_argument("--base", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
@@ -60,13 +60,13 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
-    samples = load_samples(args.data, args.pixel_size)
-    synth = synth_samples(args.synth, 1000 + args.seed, samples[0].pixel_size_nm,
-                          args.dark_bands, args.dark_gold)
+    samples = load_labelled_folder(args.data, args.pixel_size)
+    synth = synthetic_set(args.synth, SHIPPED_RECIPE.synth_seed_offset + args.seed,
+                          samples[0].pixel_size_nm, None, args.dark_bands, args.dark_gold)
     cfg = ModelConfig(name=args.name, base_channels=args.base, sizing=args.sizing)
-    tcfg = TrainConfig(steps=args.steps, adv_weight=args.adv_weight, seed=args.seed,
-                       synth_fraction=args.synth_fraction if args.synth else 0.0,
-                       lr=args.lr)
+    tcfg = TrainConfig(**(SHIPPED_RECIPE.train.model_dump() | dict(
+        steps=args.steps, adv_weight=args.adv_weight, seed=args.seed,
+        synth_fraction=args.synth_fraction if args.synth else 0.0, lr=args.lr)))
     ckpt = args.out.with_suffix(".ckpt")
     init = None
     if args.init is not None:

@@ -35,3 +35,19 @@ def disc_image(shape=(200, 240), centres=((50.3, 60.7), (120.0, 150.5)), radius=
         img -= depth * np.clip(radius + 0.5 - r, 0, 1)
     img += rng.normal(0, noise, shape)
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A tiny model folder with random weights (fast; for tests about what happens around
+    the detector, not its accuracy)."""
+    import torch
+
+    from golddigger.model.config import ModelConfig
+    from golddigger.model.folder import write_model_folder
+    from golddigger.model.networks import UNetGenerator
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("model") / "tiny"
+    return write_model_folder(folder, ModelConfig(name="tiny", base_channels=4, tile_size=128),
+                              UNetGenerator(3, 4, 4).state_dict(), {"threshold": 0.5}, {})

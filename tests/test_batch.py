@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from roifile import ROI_TYPE, ImagejRoi
 from tests.conftest import REPO, disc_image
 
@@ -32,9 +31,6 @@ from golddigger.io import conventions
 from golddigger.io.images import write_tiff
 from golddigger.io.regions import Region
 from golddigger.io.rois import write_roiset
-from golddigger.model.config import ModelConfig
-from golddigger.model.folder import write_model_folder
-from golddigger.model.networks import UNetGenerator
 from golddigger.particles import ParticleTable
 
 PX = 0.5587
@@ -69,12 +65,8 @@ class GridDetector:
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("model") / "tiny"
-    return write_model_folder(folder, ModelConfig(name="tiny", base_channels=4, tile_size=128),
-                              UNetGenerator(3, 4, 4).state_dict(), {"threshold": 0.5}, {})
-
+def model(tiny_model) -> Path:
+    return tiny_model
 
 def tif(path: Path, shape=(100, 120), seed=0) -> Path:
     write_tiff(path, disc_image(shape=shape, centres=((30.2, 40.7),), seed=seed), PX)
@@ -471,3 +463,12 @@ def test_option_error_class():
     with pytest.raises(OptionError):
         Region  # noqa: B018 - keep the import used
         BatchOptions(tta=5)
+
+
+def test_settings_of_a_run_that_kept_nothing_do_not_block(tmp_path):
+    tif(tmp_path / "a.tif")
+    out = tmp_path / "o"
+    res = run_batch([tmp_path / "a.tif"], GridDetector(), out, BatchOptions(roi=tmp_path))
+    assert res.results[0].error  # no region: nothing kept
+    res = run_batch([tmp_path / "a.tif"], GridDetector(), out, BatchOptions())
+    assert res.results[0].error is None

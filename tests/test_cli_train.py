@@ -20,7 +20,7 @@ def trained(tmp_path_factory):
                  "-q"]) == 0
     model = tmp / "my-model"
     code = main(["train", str(data), "-o", str(model), "--steps", "12", "--batch-size", "2",
-                 "--val", "synth_0009", "--threads", "1", "-q"])
+                 "--val", "synth_0009", "--threads", "1", "--synth", "0", "-q"])
     assert code == 0
     return data, model
 

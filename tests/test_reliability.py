@@ -33,10 +33,8 @@ from golddigger.errors import ImageReadError, ModelError
 from golddigger.io import images as images_mod
 from golddigger.io.images import read_image, write_tiff
 from golddigger.io.regions import Region
-from golddigger.model.config import ModelConfig
 from golddigger.model.detector import Detector
-from golddigger.model.folder import read_model_folder, sha256_file, write_model_folder
-from golddigger.model.networks import UNetGenerator
+from golddigger.model.folder import read_model_folder, sha256_file
 from golddigger.particles import ParticleTable
 
 PX = 0.5587
@@ -44,13 +42,8 @@ PX = 0.5587
 
 # ---------------------------------------------------------------------------- helpers
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    """A tiny model folder with random weights (fast; accuracy is not the point here)."""
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("model") / "tiny"
-    return write_model_folder(folder, ModelConfig(name="tiny", base_channels=4, tile_size=128),
-                              UNetGenerator(3, 4, 4).state_dict(), {"threshold": 0.5}, {})
-
+def model(tiny_model) -> Path:
+    return tiny_model
 
 def good_tif(path: Path, seed: int = 0, shape=(96, 96)) -> Path:
     """A small calibrated micrograph (dark discs on grey)."""

@@ -7,6 +7,11 @@ The public API (the CLI and the ImageJ bridge are thin layers over it):
 >>> detector = Detector.from_pretrained()          # the shipped model
 >>> particles = detector.predict(image)            # a ParticleTable
 >>> particles.to_csv("synapse.csv")
+
+Many files, as ``golddigger detect`` does (see `golddigger.batch`):
+
+>>> from golddigger import BatchOptions, run_batch
+>>> result = run_batch(paths, detector, "results/", BatchOptions(overlay=True))
 """
 
 from __future__ import annotations
@@ -21,12 +26,14 @@ __version__ = "0.1.0"
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
+    "BatchOptions",
     "Detector",
     "GoldDiggerError",
     "ParticleTable",
     "__version__",
     "read_image",
     "read_particles",
+    "run_batch",
 ]
 
 
@@ -40,6 +47,10 @@ def __getattr__(name: str):
         from golddigger.io.annotations import read_particles
 
         return read_particles
+    if name in ("BatchOptions", "run_batch"):
+        from golddigger import batch
+
+        return getattr(batch, name)
     if name == "Detector":
         from golddigger.model.detector import Detector
 

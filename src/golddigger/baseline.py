@@ -42,6 +42,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
+from golddigger.errors import OptionError
 from golddigger.evaluate import (
     DEFAULT_BUFFER_NM,
     DEFAULT_RADIUS_NM,
@@ -113,22 +114,22 @@ class LogParams:
     def __post_init__(self) -> None:
         classes = tuple(sorted(float(c) for c in self.classes))
         if not classes or min(classes) <= 0:
-            raise ValueError(f"classes must be positive diameters in nm, got {self.classes}")
+            raise OptionError(f"classes must be positive diameters in nm, got {self.classes}")
         object.__setattr__(self, "classes", classes)
         if not 0 <= self.overlap <= 1:
-            raise ValueError(f"overlap must be in [0, 1], got {self.overlap}")
+            raise OptionError(f"overlap must be in [0, 1], got {self.overlap}")
         validate_pixel_size(self.working_pixel_size_nm, "working_pixel_size_nm")
         if int(self.num_sigma) < 1:
-            raise ValueError(f"num_sigma must be >= 1, got {self.num_sigma}")
+            raise OptionError(f"num_sigma must be >= 1, got {self.num_sigma}")
         if self.sigma_margin < 0:
-            raise ValueError(f"sigma_margin must be >= 0, got {self.sigma_margin}")
+            raise OptionError(f"sigma_margin must be >= 0, got {self.sigma_margin}")
         for name, n in (("class_cutoffs_nm", len(classes) - 1),
                         ("class_thresholds", len(classes))):
             value = getattr(self, name)
             if value is not None:
                 value = tuple(float(v) for v in value)
                 if len(value) != n:
-                    raise ValueError(f"{name} needs {n} value(s) for classes {classes}, "
+                    raise OptionError(f"{name} needs {n} value(s) for classes {classes}, "
                                      f"got {value}")
                 object.__setattr__(self, name, value)
 
@@ -157,7 +158,7 @@ class LogParams:
         names = {f.name for f in fields(cls)}
         unknown = set(d) - names
         if unknown:
-            raise ValueError(f"unknown LoG parameter(s): {', '.join(sorted(unknown))}")
+            raise OptionError(f"unknown LoG parameter(s): {', '.join(sorted(unknown))}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
@@ -292,7 +293,7 @@ def log_candidates(image: np.ndarray | CalibratedImage, pixel_size_nm: float | N
     floor = params.threshold if floor is None else float(floor)
     planes = data[None] if data.ndim == 2 else data
     if planes.ndim != 3:
-        raise ValueError(f"expected a 2D image or a (Z, Y, X) stack, got shape {data.shape}")
+        raise OptionError(f"expected a 2D image or a (Z, Y, X) stack, got shape {data.shape}")
     parts = []
     for k, plane in enumerate(planes):
         x, y, d, r, v, rnd = _candidates_2d(plane, px, params, floor)
@@ -360,7 +361,7 @@ def select_blobs(candidates: LogCandidates, params: LogParams,
     """
     c = candidates
     if params.threshold < c.floor - 1e-12:
-        raise ValueError(f"threshold {params.threshold} is below the candidates' floor "
+        raise OptionError(f"threshold {params.threshold} is below the candidates' floor "
                          f"{c.floor}; compute candidates with a lower floor")
     idx = np.flatnonzero((c.response > params.threshold)
                          & (c.roundness >= params.min_roundness))
@@ -413,7 +414,7 @@ def _image_and_pixel_size(image, pixel_size_nm) -> tuple[np.ndarray, float]:
         px = pixel_size_nm if pixel_size_nm is not None else image.require_pixel_size()
         return np.asarray(image.data), validate_pixel_size(px, str(image.path or "image"))
     if pixel_size_nm is None:
-        raise ValueError("pixel_size_nm is needed for a bare array image")
+        raise OptionError("pixel_size_nm is needed for a bare array image")
     return np.asarray(image), validate_pixel_size(pixel_size_nm, "pixel_size_nm")
 
 
@@ -494,14 +495,14 @@ def tune_log(images: Sequence[np.ndarray | CalibratedImage], labels: Sequence[Pa
     """
     n = len(images)
     if n == 0 or len(labels) != n:
-        raise ValueError(f"need images and labels of equal, non-zero length "
+        raise OptionError(f"need images and labels of equal, non-zero length "
                          f"(got {n} and {len(labels)})")
     if pixel_size_nm is None or np.isscalar(pixel_size_nm):
         pxs = [pixel_size_nm] * n
     else:
         pxs = list(pixel_size_nm)  # type: ignore[arg-type]
         if len(pxs) != n:
-            raise ValueError(f"{len(pxs)} pixel sizes for {n} images")
+            raise OptionError(f"{len(pxs)} pixel sizes for {n} images")
     data_px = [_image_and_pixel_size(im, p) for im, p in zip(images, pxs, strict=True)]
     if base is None:
         classes = sorted({float(d) for t in labels for d in t.diameter_nm})
@@ -509,10 +510,10 @@ def tune_log(images: Sequence[np.ndarray | CalibratedImage], labels: Sequence[Pa
     grid = dict(DEFAULT_GRID if grid is None else grid)
     unknown = set(grid) - {f.name for f in fields(LogParams)}
     if unknown:
-        raise ValueError(f"unknown grid field(s): {', '.join(sorted(unknown))}")
+        raise OptionError(f"unknown grid field(s): {', '.join(sorted(unknown))}")
     empty = [k for k, v in grid.items() if len(v) == 0]
     if empty:
-        raise ValueError(f"grid field(s) with no values: {', '.join(empty)}")
+        raise OptionError(f"grid field(s) with no values: {', '.join(empty)}")
     if regions is None:
         regions = [None] * n
     regions = [r if r is not None else (
@@ -520,7 +521,7 @@ def tune_log(images: Sequence[np.ndarray | CalibratedImage], labels: Sequence[Pa
         for r, t, (_, px) in zip(regions, labels, data_px, strict=True)]
     names = list(names) if names is not None else [f"image{k}" for k in range(n)]
     if len(names) != n:
-        raise ValueError(f"{len(names)} names for {n} images")
+        raise OptionError(f"{len(names)} names for {n} images")
 
     def score(params: LogParams, cands: list[LogCandidates]) -> Report:
         pairs = [EvalPair(names[k], labels[k], select_blobs(cands[k], params, regions[k]),

@@ -430,6 +430,7 @@ def detect_image(detector, image, region: Region | None, options: BatchOptions, 
 
         raise RegionError(f"{conv.display_name(image.path or 'image')}: the region has no "
                           "area inside the image")
+    check_memory(image.path or "image", shape, px, detector, options.tta)
     t0 = time.perf_counter()
     tables = []
     for i, (plane, number) in enumerate(zip(planes, numbers, strict=True)):
@@ -453,6 +454,47 @@ def detect_image(detector, image, region: Region | None, options: BatchOptions, 
                        classes=report_classes(detector, options.classes),
                        region_source=name, seconds=time.perf_counter() - t0,
                        is_stack=image.is_stack)
+
+
+def estimate_bytes(shape_yx: tuple[int, int], pixel_size_nm: float, detector
+                   ) -> tuple[int, int, float]:
+    """(rows, columns, bytes) of one plane resampled to the model's pixel size, and the
+    memory the detector needs for it: the resampled and normalised plane and one float32
+    map per class (and the background), about 4 x (3 + classes) bytes per model pixel."""
+    model_px = float(getattr(detector, "pixel_size_nm", 0) or 0) or pixel_size_nm
+    f = pixel_size_nm / model_px
+    h, w = max(1, round(shape_yx[0] * f)), max(1, round(shape_yx[1] * f))
+    n_maps = len(getattr(detector, "classes", ())) + 1
+    return h, w, float(h) * w * 4 * (2 + n_maps)
+
+
+def _physical_memory() -> float | None:
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE")) * float(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(path, shape_yx: tuple[int, int], pixel_size_nm: float, detector,
+                 tta: int = 1) -> None:
+    """Refuse, before any work, a plane whose resampling to the model's pixel size needs
+    more memory than this computer has (or more pixels than Gold Digger processes)."""
+    from golddigger.errors import CalibrationError
+    from golddigger.io.images import MAX_PIXELS_PER_PLANE
+
+    h, w, need = estimate_bytes(shape_yx, pixel_size_nm, detector)
+    total = _physical_memory()
+    limit = 0.8 * total if total else None
+    if h * w <= MAX_PIXELS_PER_PLANE and (limit is None or need <= limit):
+        return
+    model_px = getattr(detector, "pixel_size_nm", pixel_size_nm)
+    have = f" (this computer has {total / 2**30:.0f} GB)" if total else ""
+    raise CalibrationError(
+        f"{conv.display_name(path)}: at {pixel_size_nm:g} nm/px the {shape_yx[1]} x "
+        f"{shape_yx[0]} px image is resampled to the model's {model_px:g} nm/px, "
+        f"{w} x {h} px, which needs about {need / 2**30:.1f} GB of memory{have}; check the "
+        "pixel size (--pixel-size, or the file's calibration: micrographs are usually "
+        "0.1-5 nm/px), or bin/crop the image")
 
 
 def detect_one(path: str | Path, detector, options: BatchOptions, *, stem: str | None = None,
@@ -572,7 +614,9 @@ class BatchRun:
         summary = self.outdir / conv.SUMMARY_NAME
         if old is None and summary.exists() and not self.options.overwrite:
             _adopt_legacy_summary(summary, self.outdir, self.state, self.settings_id)
-        if old is not None and old.get("settings_id") != self.settings_id:
+        if old is not None and old.get("settings_id") != self.settings_id and any(
+                r.get("settings_id") == old.get("settings_id")
+                for r in self._records().values()):
             changed = _differences(old.get("settings", {}), self.settings)
             if not self.options.overwrite:
                 raise OutputError(

@@ -50,6 +50,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from golddigger.errors import OptionError, RegionError
 from golddigger.io.images import validate_pixel_size
 from golddigger.io.regions import Region
 from golddigger.particles import ParticleTable
@@ -294,7 +295,7 @@ class Report:
         images: dict[str, ImageScore] = {}
         for s in scores:
             if s.name in images:
-                raise ValueError(f"two images are named {s.name!r}; names must be unique")
+                raise OptionError(f"two images are named {s.name!r}; names must be unique")
             images[s.name] = s
         return cls(images=images, settings=dict(settings or {}))
 
@@ -399,7 +400,7 @@ def assign_classes(diameters_nm: np.ndarray, classes: Sequence[float]) -> np.nda
     if d.size == 0:
         return d.copy()
     if c.size == 0:
-        raise ValueError("no classes to assign diameters to")
+        raise OptionError("no classes to assign diameters to")
     return c[np.argmin(np.abs(d[:, None] - c[None, :]), axis=1)]
 
 
@@ -445,14 +446,25 @@ def evaluate_image(labels: ParticleTable, predictions: ParticleTable, pixel_size
     """
     px = validate_pixel_size(pixel_size_nm, name or "evaluate_image")
     if not (radius_nm > 0 and math.isfinite(radius_nm)):
-        raise ValueError(f"the match radius must be a positive number of nm, got {radius_nm}")
+        raise OptionError(f"the match radius must be a positive number of nm, got {radius_nm}")
     if not (buffer_nm >= 0 and math.isfinite(buffer_nm)):
-        raise ValueError(f"the region buffer must be >= 0 nm, got {buffer_nm}")
+        raise OptionError(f"the region buffer must be >= 0 nm, got {buffer_nm}")
 
+    given = region is not None
+    if given and region.is_empty():
+        raise RegionError(f"{name or 'image'}: the evaluation region ({region.name or 'given'})"
+                          " has no area; nothing can be scored in it")
     if region is None and len(labels):
         region = Region.hull_of_points(labels.xy, buffer_nm / px, name="labels hull")
     if region is not None:
         inside_l = region.contains(labels.x, labels.y)
+        inside_p = region.contains(predictions.x, predictions.y)
+        if given and not inside_l.any() and not inside_p.any() and (len(labels)
+                                                                    or len(predictions)):
+            raise RegionError(
+                f"{name or 'image'}: the evaluation region ({region.name or 'given'}) holds "
+                f"none of the {len(labels)} labelled and {len(predictions)} predicted "
+                "particles; check that it belongs to this image (nothing would be scored)")
         if not inside_l.all():
             logger.debug("%s: %d label(s) outside the evaluation region ignored",
                          name or "image", int((~inside_l).sum()))
@@ -462,7 +474,7 @@ def evaluate_image(labels: ParticleTable, predictions: ParticleTable, pixel_size
     if classes is not None:
         cls = tuple(sorted(float(c) for c in classes))
         if not cls:
-            raise ValueError("classes is empty; give at least one diameter")
+            raise OptionError("classes is empty; give at least one diameter")
     else:
         cls = _distinct(labels.diameter_nm) or _distinct(predictions.diameter_nm)
     if cls:

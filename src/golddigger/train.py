@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch.nn import functional as F
 
 from golddigger.errors import GoldDiggerError
@@ -30,9 +29,11 @@ from golddigger.model.networks import PatchDiscriminator, UNetGenerator, count_p
 from golddigger.model.preprocess import normalise_tensor, resample_plane, robust_stats
 from golddigger.model.targets import render_targets
 from golddigger.particles import ParticleTable
+from golddigger.recipes import RECIPES, SHIPPED_RECIPE, Recipe, TrainConfig
 
-__all__ = ["TrainConfig", "TrainingPair", "Trainer", "prepare_pair", "tune_threshold",
-           "tune_class_thresholds", "filter_by_class_thresholds"]
+__all__ = ["RECIPES", "Recipe", "SHIPPED_RECIPE", "TrainConfig", "TrainingPair", "Trainer",
+           "prepare_pair", "tune_threshold", "tune_class_thresholds",
+           "filter_by_class_thresholds"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,37 +42,6 @@ THRESHOLD_GRID: tuple[float, ...] = tuple(round(0.1 + 0.02 * i, 2) for i in rang
 
 #: A class gets its own threshold only if validation holds at least this many of it.
 MIN_PER_CLASS_FOR_TUNING = 15
-
-
-class TrainConfig(BaseModel):
-    """How to train (stored in the model's metrics.json)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    patch_size: int = Field(128, ge=32, description="model pixels; multiple of 16")
-    batch_size: int = Field(8, ge=1)
-    steps: int = Field(3000, ge=1)
-    max_minutes: float | None = Field(None, gt=0)
-    lr: float = Field(2e-3, gt=0)
-    lr_d: float = Field(1e-3, gt=0)
-    adv_weight: float = Field(0.05, ge=0, description="0 disables the discriminator")
-    pos_weight: float = Field(30.0, ge=0, description="extra weight on target pixels")
-    particle_fraction: float = Field(0.7, ge=0, le=1,
-                                     description="patches centred near a labelled particle")
-    class_balance: float = Field(0.5, ge=0, le=1,
-                                 description="particle-centred patches pick particle i with "
-                                             "weight n_class(i)**-class_balance: 0 = as "
-                                             "labelled, 1 = every class equally often")
-    synth_fraction: float = Field(0.0, ge=0, le=1)
-    scale_jitter: float = Field(0.12, ge=0, lt=0.5)
-    n_scales: int = Field(3, ge=1)
-    buffer_nm: float = Field(30.0, ge=0)
-    outside: str = Field("candidates", pattern="^(ignore|candidates)$",
-                         description="outside the annotated region: 'ignore' it, or use it "
-                                     "as negatives except around blob-like candidates")
-    seed: int = 0
-    threads: int | None = None
-    checkpoint_every: int = Field(250, ge=1)
 
 
 @dataclass

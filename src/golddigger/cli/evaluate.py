@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 
 from golddigger.cli._common import CliError, new_parser
+from golddigger.errors import GoldDiggerError
+from golddigger.io.annotations import _sniff_header
 
 logger = logging.getLogger(__name__)
 
@@ -26,9 +28,7 @@ folder of <stem>.roi/.zip/_region.roi), else the labels' convex hull grown by --
 Labels without predictions count as all missed; predictions without labels are skipped.
 """
 
-#: Region files looked for in a --region folder, in order (as 'golddigger detect --roi').
-REGION_NAMES = ("{stem}.roi", "{stem}.zip", "{stem}_RoiSet.zip", "{stem}_region.roi",
-                "{stem}_region.zip")
+from golddigger.io.conventions import REGION_PATTERNS as REGION_NAMES  # noqa: E402, F401
 
 
 def add_parser(sub) -> None:
@@ -72,10 +72,9 @@ def _prediction_files(folder: Path) -> dict[str, Path]:
     for f in sorted(folder.iterdir()):
         if not (f.is_file() and f.suffix.lower() == ".csv" and not f.name.startswith(".")):
             continue
-        try:
-            with f.open(encoding="utf-8-sig") as fh:
-                header = {h.strip().lower() for h in fh.readline().split(",")}
-        except (OSError, UnicodeDecodeError):
+        try:  # every dialect the label reader reads (",", ";", tabs)
+            header = {h.lower() for h in _sniff_header(f)[0]}
+        except (OSError, GoldDiggerError):
             header = set()
         if {"x", "y", "diameter_nm"} <= header:
             out[f.stem] = f
@@ -129,18 +128,21 @@ def _pixel_size(stem: str, args, images: dict[str, Path]) -> float:
                    "--images DIR with calibrated images")
 
 
-def _region_for(stem: str, region_arg: Path | None):
+def _region_for(stem: str, region_arg: Path | None, pixel_size_nm: float):
+    """The evaluation region of an image (`golddigger.io.conventions.find_region_file` in a
+    folder: a file of particles is never a region), or None for the labels' hull."""
+    from golddigger.io.conventions import find_region_file
     from golddigger.io.rois import read_region
 
     if region_arg is None:
         return None
     if region_arg.is_dir():
-        for pattern in REGION_NAMES:
-            path = region_arg / pattern.format(stem=stem)
-            if path.is_file():
-                return read_region(path)
-        logger.warning("%s: no region file in %s; using the labels' hull", stem, region_arg)
-        return None
+        path = find_region_file(region_arg / f"{stem}.tif", region_arg, pixel_size_nm)
+        if path is None:
+            logger.warning("%s: no region file in %s; using the labels' hull", stem,
+                           region_arg)
+            return None
+        return read_region(path)
     if not region_arg.exists():
         raise CliError(f"{region_arg}: no such region file or folder (--region)")
     return read_region(region_arg)
@@ -155,7 +157,7 @@ def _natural(name: str) -> list:
 # ---------------------------------------------------------------------------- run
 def run(args) -> int:
     from golddigger.evaluate import EvalPair, evaluate_many
-    from golddigger.io.annotations import read_annotation_set
+    from golddigger.io.annotations import read_annotation_set, read_particles
     from golddigger.io.safe import atomic_write_text
     from golddigger.particles import ParticleTable
 
@@ -182,8 +184,8 @@ def run(args) -> int:
     for stem in sorted(labels, key=_natural):
         px = _pixel_size(stem, args, images)
         lab = read_annotation_set(labels[stem], px)
-        pred = ParticleTable.from_csv(preds[stem]) if stem in preds else ParticleTable.empty()
-        pairs.append(EvalPair(stem, lab, pred, px, _region_for(stem, args.region)))
+        pred = read_particles(preds[stem], px) if stem in preds else ParticleTable.empty()
+        pairs.append(EvalPair(stem, lab, pred, px, _region_for(stem, args.region, px)))
     report = evaluate_many(pairs, radius_nm=args.radius_nm, buffer_nm=args.buffer_nm,
                            classes=args.classes)
     report.settings["labels"] = str(args.labels)

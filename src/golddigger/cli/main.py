@@ -6,9 +6,11 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
 
 from golddigger import __version__
 from golddigger.cli._common import CliError, configure_logging
+from golddigger.errors import GoldDiggerError
 
 #: Subcommand modules, in the order ``--help`` lists them.
 SUBCOMMANDS = ("detect", "train", "evaluate", "analyze", "synth", "demo", "imagej",
@@ -37,9 +39,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_validation_error(err: Exception) -> bool:
+    try:
+        from pydantic import ValidationError
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(err, ValidationError)
+
+
+def _one_line(err: Exception) -> str:
+    from golddigger.model.folder import _one_line as one_line
+
+    return one_line(err)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 some inputs failed, 2 usage/input error,
-    130 interrupted)."""
+    3 a bug (any exception that is not a `GoldDiggerError`), 130 interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
@@ -52,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as err:
         print(f"golddigger {args.command}: error: {err}", file=sys.stderr)
         return 2
-    except ValueError as err:  # GoldDiggerError and friends: the user's input
+    except GoldDiggerError as err:  # the user's input, with its fix
         print(f"golddigger {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -67,6 +83,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"golddigger {args.command}: error: {err.strerror or err}"
               f"{': ' + str(err.filename) if err.filename else ''}", file=sys.stderr)
         return 2
+    except Exception as err:  # anything else is a bug, not the user's doing
+        if _is_validation_error(err):  # pydantic: settings the user gave
+            print(f"golddigger {args.command}: error: {_one_line(err)}", file=sys.stderr)
+            return 2
+        print(f"golddigger {args.command}: internal error ({type(err).__name__}: "
+              f"{' '.join(str(err).split())}); this is a bug in Gold Digger, please report it"
+              + ("" if getattr(args, "verbose", 0) else " (run with -v to see the traceback)"),
+              file=sys.stderr)
+        if getattr(args, "verbose", 0):
+            traceback.print_exc(file=sys.stderr)
+        return 3
     finally:
         restore()
 

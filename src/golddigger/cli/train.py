@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from golddigger.cli._common import CliError, expand_images, new_parser
+from golddigger.recipes import RECIPES, SHIPPED_RECIPE
 
 logger = logging.getLogger(__name__)
 
@@ -42,13 +43,20 @@ def add_parser(sub) -> None:
                    help="images (by stem) kept for validation and threshold tuning "
                         "(default: 20%% of the images when there are at least 3)")
     p.add_argument("--no-val", action="store_true", help="train on every image")
-    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--recipe", default=SHIPPED_RECIPE.name, choices=sorted(RECIPES),
+                   help="the training recipe the other defaults come from (default: the "
+                        "shipped model's: 4500 steps, no adversarial term, 8 synthetic "
+                        "images)")
+    p.add_argument("--steps", type=int, default=None,
+                   help=f"training steps (default: the recipe's, {SHIPPED_RECIPE.train.steps})")
     p.add_argument("--max-minutes", type=float, default=None)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--adv-weight", type=float, default=0.05,
-                   help="weight of the adversarial (PatchGAN) term; 0 turns the GAN off")
-    p.add_argument("--synth", type=int, default=0, metavar="N",
-                   help="also train on N synthetic images")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--adv-weight", type=float, default=None,
+                   help="weight of the adversarial (PatchGAN) term; 0 turns the GAN off "
+                        "(default: the recipe's, 0)")
+    p.add_argument("--synth", type=int, default=None, metavar="N",
+                   help="also train on N synthetic images (default: the recipe's, "
+                        f"{SHIPPED_RECIPE.synth_images})")
     p.add_argument("--synth-dark-bands", type=float, default=0.0, metavar="PER_UM2",
                    help="heavy dark platinum bands per um2 in the synthetic images "
                         "(default 0)")
@@ -56,11 +64,12 @@ def add_parser(sub) -> None:
                    help="share of the synthetic gold placed on the darkest replica, where "
                         "real gold is easily missed (default 0)")
     p.add_argument("--lr", type=float, default=None,
-                   help="generator learning rate (default 2e-3; 5e-4 with --init-model)")
-    p.add_argument("--buffer-nm", type=float, default=30.0)
+                   help="generator learning rate (default: the recipe's, 2e-3; 5e-4 with "
+                        "--init-model)")
+    p.add_argument("--buffer-nm", type=float, default=None)
     p.add_argument("--init-model", default=None, metavar="NAME_OR_DIR",
                    help="start from this model's weights (fine-tuning)")
-    p.add_argument("--base-channels", type=int, default=12)
+    p.add_argument("--base-channels", type=int, default=None)
     p.add_argument("--sizing", choices=("maps", "image"), default=None,
                    help="how the model decides a particle's size class: its class maps, or "
                         "measured from the image (default: image; with --init-model, that "
@@ -74,50 +83,18 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _region_for(image: Path, labels: Path | None, shape):
-    from golddigger.io.rois import read_region
+def train_config(recipe, args, n_synth: int):
+    """The recipe's `TrainConfig` with the flags the user gave."""
+    from golddigger.recipes import TrainConfig
 
-    for d in filter(None, (labels, image.parent)):
-        for suffix in ("_region.roi", "_region.zip", "_region.tif", "_region.png"):
-            f = d / f"{image.stem}{suffix}"
-            if f.is_file():
-                return read_region(f, image_shape=shape)
-    return None
-
-
-def _annotation_files(image: Path, labels: Path | None) -> list[Path]:
-    from golddigger.io.annotations import find_annotations
-
-    if labels is None:
-        return find_annotations(image)
-    found = [labels / f"{image.stem}{s}" for s in (".csv", "_RoiSet.zip", ".zip", ".roi")]
-    found = [f for f in found if f.is_file()]
-    if (labels / image.stem).is_dir():
-        found.append(labels / image.stem)
-    return found
-
-
-def load_samples(paths, labels: Path | None, pixel_size_nm: float | None):
-    """Training samples (one per image plane) from images and their annotations."""
-    from golddigger.io.annotations import read_annotation_set
-    from golddigger.io.images import read_image
-    from golddigger.train import Sample
-
-    samples = []
-    for path in paths:
-        files = _annotation_files(path, labels)
-        if not files:
-            logger.warning("%s: no annotations found; skipped", path)
-            continue
-        image = read_image(path, pixel_size_nm)
-        px = image.require_pixel_size()
-        particles = read_annotation_set(files, px)
-        region = _region_for(path, labels, image.shape_yx)
-        for s in range(image.n_slices):
-            name = path.stem if image.n_slices == 1 else f"{path.stem}[{s + 1}]"
-            samples.append(Sample(name, np.asarray(image.slice(s)), px,
-                                  particles.in_slice(s), region))
-    return samples
+    base = recipe.train
+    given = {"steps": args.steps, "batch_size": args.batch_size, "adv_weight": args.adv_weight,
+             "buffer_nm": args.buffer_nm,
+             "lr": args.lr if args.lr is not None else (5e-4 if args.init_model else None)}
+    return TrainConfig(**(base.model_dump() | {k: v for k, v in given.items() if v is not None}
+                          | {"max_minutes": args.max_minutes, "seed": args.seed,
+                             "threads": args.threads,
+                             "synth_fraction": base.synth_fraction if n_synth else 0.0}))
 
 
 def run(args) -> int:
@@ -125,7 +102,8 @@ def run(args) -> int:
 
     from golddigger.model.config import ModelConfig
     from golddigger.model.folder import read_model_folder, resolve_model, write_model_folder
-    from golddigger.train import TrainConfig, train_model
+    from golddigger.train import train_model
+    from golddigger.training_data import load_samples
 
     out: Path = args.output
     if out.exists() and any(out.iterdir()) and not args.overwrite:
@@ -142,6 +120,8 @@ def run(args) -> int:
     paths = [p for p in expand_images(args.inputs)
              if not p.stem.endswith(("_region", "_overlay"))]
     samples = load_samples(paths, args.labels, args.pixel_size)
+    recipe = RECIPES[args.recipe]
+    n_synth = recipe.synth_images if args.synth is None else args.synth
     if not samples:
         raise CliError("no annotated images found; see 'golddigger train --help' for where "
                        "annotations are looked for")
@@ -154,8 +134,9 @@ def run(args) -> int:
             raise CliError("--classes must match the --init-model's classes "
                            f"{config.classes_nm}")
     else:
-        config = ModelConfig(name=out.name, base_channels=args.base_channels,
-                             sizing=args.sizing or "image",
+        config = ModelConfig(name=out.name,
+                             base_channels=args.base_channels or recipe.base_channels,
+                             sizing=args.sizing or recipe.sizing,
                              **({"classes_nm": args.classes} if args.classes else {}))
     # validation split
     names = [s.name for s in samples]
@@ -174,18 +155,13 @@ def run(args) -> int:
         val_names = []
     val = [s for s in samples if s.name in val_names]
     train = [s for s in samples if s.name not in val_names]
-    if args.synth:
-        from golddigger.train import synthetic_samples
+    if n_synth:
+        from golddigger.training_data import synthetic_set
 
-        train += synthetic_samples(args.synth, train[0].pixel_size_nm, config.classes_nm,
-                                   seed=args.seed + 10_000,
-                                   dark_band_density_per_um2=args.synth_dark_bands,
-                                   dark_gold_fraction=args.synth_dark_gold)
-    lr = args.lr if args.lr is not None else (5e-4 if args.init_model else 2e-3)
-    tcfg = TrainConfig(steps=args.steps, max_minutes=args.max_minutes,
-                       batch_size=args.batch_size, adv_weight=args.adv_weight,
-                       synth_fraction=0.25 if args.synth else 0.0, buffer_nm=args.buffer_nm,
-                       seed=args.seed, threads=args.threads, lr=lr)
+        train += synthetic_set(n_synth, args.seed + recipe.synth_seed_offset,
+                               train[0].pixel_size_nm, config.classes_nm,
+                               args.synth_dark_bands, args.synth_dark_gold)
+    tcfg = train_config(recipe, args, n_synth)
     ckpt = out.with_name(out.name + ".ckpt")
     if ckpt.exists() and not args.resume:
         if not args.overwrite:

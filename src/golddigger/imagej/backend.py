@@ -259,8 +259,12 @@ def write_folder_summary(outdir: str | Path, image_paths: Sequence[str | Path] |
     (`golddigger.batch.rebuild_summary`); ``image_paths`` and ``name`` are ignored (kept
     for callers of the earlier signature)."""
     path = rebuild_summary(outdir)
-    if path is None:
-        raise GoldDiggerError(f"{outdir}: no finished image to summarise")
+    if path is None:  # nothing finished: an empty table, so that the macro can show it
+        from golddigger.batch import SUMMARY_COLUMNS
+        from golddigger.io.csvtable import rows_to_csv
+
+        path = Path(outdir) / "summary.csv"
+        rows_to_csv([], path, columns=SUMMARY_COLUMNS)
     return path
 
 

@@ -281,8 +281,11 @@ def _read_text(path: Path) -> str:
 
 
 def _delimiter(text: str) -> str:
+    """The separator of a table: tab, ``;`` (spreadsheets with decimal commas) or ``,``."""
     first = next((ln for ln in text.splitlines() if ln.strip()), "")
-    return "\t" if "\t" in first else ","
+    if "\t" in first:
+        return "\t"
+    return ";" if first.count(";") > first.count(",") else ","
 
 
 def _sniff_header(path: Path) -> tuple[list[str], str]:
@@ -307,12 +310,27 @@ def _read_table(path: Path, px: float | None, diameter_nm: float | None,
         raise AnnotationError(f"{path}: the file is empty; a particle table needs a header "
                               "(x,y,diameter_nm or ImageJ's X,Y)")
     delim = _delimiter(text)
-    if _is_particle_csv(header) and delim == ",":
-        table = ParticleTable.from_csv(path)
-        if diameter_nm is not None:
-            table.diameter_nm[:] = diameter_nm
-        return table
     cols, rows = _parse_rows(path, text, delim)
+    return _without_duplicates(path, _table_particles(path, cols, rows, px, diameter_nm,
+                                                      units))
+
+
+def _without_duplicates(path: Path, table: ParticleTable) -> ParticleTable:
+    """Rows listing the same particle twice (same x, y, class and slice) count once."""
+    if len(table) < 2:
+        return table
+    key = np.stack([np.round(table.x, 3), np.round(table.y, 3), table.diameter_nm,
+                    table.slice.astype(float)], axis=1)
+    _, first = np.unique(key, axis=0, return_index=True)
+    if len(first) == len(table):
+        return table
+    log.warning("%s: %d duplicate row(s) (same x, y, class and slice) counted once",
+                path, len(table) - len(first))
+    return table[np.sort(first)]
+
+
+def _table_particles(path: Path, cols: list[str], rows, px: float | None,
+                     diameter_nm: float | None, units: str | None) -> ParticleTable:
     low = {h.lower(): h for h in cols}
     if "x" in low and "y" in low:
         xk, yk = low["x"], low["y"]
@@ -371,6 +389,11 @@ def _parse_rows(path: Path, text: str, delim: str) -> tuple[list[str], list[list
                 continue
             if len(row) < len(header):
                 row = row + [""] * (len(header) - len(row))
+            elif len(row) > len(header) and any(c.strip() for c in row[len(header):]):
+                raise AnnotationError(
+                    f"{path}, line {lineno}: {len(row)} cells under {len(header)} column "
+                    f"names{' (decimal commas?)' if delim == ',' else ''}; save the table "
+                    "with ';' or tabs between columns when numbers use decimal commas")
             rows.append((lineno, row))
     except csv.Error as err:
         raise AnnotationError(f"{path}, line {reader.line_num}: not a readable table ({err}); "
@@ -383,6 +406,8 @@ def _column(path: Path, rows, cols: list[str], name: str) -> np.ndarray:
     out = np.empty(len(rows))
     for i, (lineno, row) in enumerate(rows):
         cell = row[j].strip()
+        if "," in cell and "." not in cell:
+            cell = cell.replace(",", ".")  # a decimal comma (the separator is not ',')
         try:
             out[i] = float(cell)
         except ValueError:

@@ -35,6 +35,7 @@ __all__ = [
     "RESERVED_STEMS",
     "STATE_DIR",
     "SUMMARY_NAME",
+    "TRAINING_REGION_SUFFIXES",
     "display_name",
     "find_region_file",
     "is_particle_roi",
@@ -60,6 +61,9 @@ REGION_PATTERNS = ("{stem}_region.roi", "{stem}_region.zip", "{stem}_membrane.ro
 
 #: Annotation files of an image beside it (see `golddigger.io.annotations.find_annotations`).
 ANNOTATION_PATTERNS = ("{stem}.csv", "{stem}_RoiSet.zip", "{stem}.zip", "{stem}.roi")
+
+#: A training image's annotated region ``<stem><suffix>`` (beside it or in the labels).
+TRAINING_REGION_SUFFIXES = ("_region.roi", "_region.zip", "_region.tif", "_region.png")
 
 #: An oval no larger than this (nm; or `PARTICLE_MAX_PX` pixels without a calibration) is
 #: a particle, not a region: gold particles are 5-20 nm, membranes are hundreds of nm.

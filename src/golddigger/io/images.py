@@ -380,10 +380,11 @@ def _read_tiff_checked(path: Path, channel: int | None, complaints: list[str]
         raise ImageReadError(f"{path}: not a readable TIFF ({err})") from None
     with tif:
         try:
-            series = tif.series[0]
+            series = _largest_series(path, tif)
             shape, axes = series.shape, series.axes
         except Exception as err:
             raise ImageReadError(f"{path}: cannot read the TIFF structure ({err})") from None
+        white_is_zero = _is_white_is_zero(series)
         broken = [m for m in complaints if any(s in m.lower() for s in _TRUNCATION_SIGNS)]
         if broken:
             raise ImageReadError(f"{path}: the file is truncated or corrupt ({broken[0]}); "
@@ -392,7 +393,7 @@ def _read_tiff_checked(path: Path, channel: int | None, complaints: list[str]
         yx = _plane_shape(shape, axes)
         _check_size(path, yx, n_px, piecewise=True)
         try:
-            page = tif.pages.first if hasattr(tif.pages, "first") else tif.pages[0]
+            page = series.keyframe
             compressed = int(page.compression) != 1
             itemsize = np.dtype(series.dtype).itemsize
         except Exception:  # exotic pages: let the reader below decide
@@ -424,8 +425,51 @@ def _read_tiff_checked(path: Path, channel: int | None, complaints: list[str]
             except Exception as err:
                 raise ImageReadError(f"{path}: cannot read the pixels ({err}); the file may "
                                      "be truncated or corrupt") from None
+    if white_is_zero:
+        data = _invert(data)
+        logger.info("%s: WhiteIsZero TIFF (Photometric 0): inverted, as ImageJ shows it", path)
     data = _squeeze_axes(path, data, axes, channel)
     return data, px
+
+
+def _largest_series(path: Path, tif):
+    """The series whose planes are largest: a TIFF whose first page is a thumbnail (or a
+    preview) holds the micrograph in a later page, which ImageJ opens."""
+    series = list(tif.series)
+    if len(series) <= 1:
+        return series[0]
+
+    def area(s) -> int:
+        h, w = _plane_shape(s.shape, s.axes)
+        return h * w
+
+    best = max(series, key=area)
+    if area(best) != area(series[0]):
+        sizes = ", ".join("x".join(map(str, _plane_shape(s.shape, s.axes)[::-1]))
+                          for s in series)
+        logger.warning("%s: the file holds images of different sizes (%s); reading the "
+                       "largest, not the first (a thumbnail)", path, sizes)
+    return best
+
+
+def _is_white_is_zero(series) -> bool:
+    try:
+        return int(series.keyframe.photometric) == 0
+    except Exception:  # exotic pages: as they come
+        return False
+
+
+def _invert(data: np.ndarray) -> np.ndarray:
+    """White-is-zero pixels to black-is-zero (integers: full range minus value; floats:
+    max + min minus value)."""
+    data = np.asarray(data)
+    if data.dtype.kind in "ui":
+        top = np.iinfo(data.dtype).max if data.dtype.kind == "u" else int(data.max())
+        low = 0 if data.dtype.kind == "u" else int(data.min())
+        return (top + low - data.astype(np.int64)).astype(data.dtype)
+    if data.dtype.kind == "f":
+        return (np.nanmax(data) + np.nanmin(data)) - data
+    return data
 
 
 def _squeeze_axes(path: Path, data: np.ndarray, axes: str, channel: int | None) -> np.ndarray:
@@ -433,7 +477,12 @@ def _squeeze_axes(path: Path, data: np.ndarray, axes: str, channel: int | None) 
     axes = axes.upper()
     if data.ndim != len(axes):  # memmap of a series: trust the data's shape
         axes = axes[-data.ndim:]
-    # RGB samples
+    # RGB samples; planar RGB (PlanarConfiguration 2: samples before the rows) is one
+    # colour image, not a stack of 3 slices
+    if "S" in axes and not axes.endswith("S") and data.shape[axes.index("S")] in (3, 4):
+        si = axes.index("S")
+        data = np.moveaxis(data, si, -1)
+        axes = axes[:si] + axes[si + 1:] + "S"
     if axes.endswith("S") and data.shape[-1] in (3, 4):
         data = _to_grey(data)
         axes = axes[:-1]

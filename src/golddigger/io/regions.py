@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from golddigger.errors import InputError
+
 __all__ = ["Region"]
 
 
@@ -28,11 +30,11 @@ class Region:
 
     def __post_init__(self) -> None:
         if (self.geometry is None) == (self.mask is None):
-            raise ValueError("a Region needs exactly one of geometry or mask")
+            raise InputError("a Region needs exactly one of geometry or mask")
         if self.mask is not None:
             self.mask = np.asarray(self.mask, dtype=bool)
             if self.mask.ndim != 2:
-                raise ValueError(f"a region mask must be 2D, got shape {self.mask.shape}")
+                raise InputError(f"a region mask must be 2D, got shape {self.mask.shape}")
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -43,7 +45,7 @@ class Region:
 
         xy = np.asarray(xy, dtype=float)
         if xy.ndim != 2 or xy.shape[1] != 2 or len(xy) < 3:
-            raise ValueError(f"a polygon needs at least 3 (x, y) vertices, got {xy.shape}")
+            raise InputError(f"a polygon needs at least 3 (x, y) vertices, got {xy.shape}")
         geom = Polygon(xy)
         if not geom.is_valid:
             geom = make_valid(geom)
@@ -64,9 +66,9 @@ class Region:
 
         xy = np.asarray(xy, dtype=float).reshape(-1, 2)
         if len(xy) == 0:
-            raise ValueError("cannot build a hull region from no points")
+            raise InputError("cannot build a hull region from no points")
         if buffer_px < 0:
-            raise ValueError(f"buffer must be >= 0, got {buffer_px}")
+            raise InputError(f"buffer must be >= 0, got {buffer_px}")
         hull = MultiPoint([tuple(p) for p in xy]).convex_hull
         return cls(geometry=hull.buffer(buffer_px, quad_segs=16), name=name)
 

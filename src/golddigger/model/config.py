@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["ModelConfig"]
+__all__ = ["FORMAT_VERSION", "ModelConfig", "ModelMetrics", "Thresholds"]
+
+#: The model folder format this version reads and writes.
+FORMAT_VERSION = 1
 
 
 class ModelConfig(BaseModel):
@@ -23,13 +29,22 @@ class ModelConfig(BaseModel):
                         description="size class from the strongest class map ('maps') or "
                                     "size class and centre measured from the image at each "
                                     "detection ('image', golddigger.model.sizing)")
-    halo_px: int = Field(96, ge=0, description="tile overlap on each side, model pixels; "
+    halo_px: int = Field(96, ge=16, description="tile overlap on each side, model pixels; "
                          "at least the generator's receptive radius (92 px at depth 4)")
     edge_pad_px: int = Field(16, ge=0, le=512,
                              description="mirrored context added at the image's own edges, "
                              "model pixels (the network sees zero padding beyond it)")
     tile_size: int = Field(1024, ge=32, description="tile core size, model pixels")
-    format_version: int = 1
+    format_version: int = FORMAT_VERSION
+
+    @field_validator("format_version")
+    @classmethod
+    def _known_format(cls, v: int) -> int:
+        if v != FORMAT_VERSION:
+            raise ValueError(f"model folder format {v} is not the one this Gold Digger reads "
+                             f"({FORMAT_VERSION}); use the Gold Digger version that wrote it, "
+                             "or update Gold Digger")
+        return v
 
     @field_validator("classes_nm")
     @classmethod
@@ -48,3 +63,43 @@ class ModelConfig(BaseModel):
         if v % 16:
             raise ValueError(f"must be a multiple of 16 (the network's pooling), got {v}")
         return v
+
+
+def _unit_interval(v: float, what: str) -> float:
+    if not (isinstance(v, (int, float)) and math.isfinite(v) and 0.0 < v < 1.0):
+        raise ValueError(f"{what} must be a number between 0 and 1, got {v!r}")
+    return float(v)
+
+
+class Thresholds(BaseModel):
+    """``thresholds.json``: the tuned score threshold, optionally one per class."""
+
+    model_config = ConfigDict(extra="allow")
+
+    threshold: float
+    per_class: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _threshold(cls, v: Any) -> float:
+        return _unit_interval(v, "threshold")
+
+    @field_validator("per_class", mode="before")
+    @classmethod
+    def _per_class(cls, v: Any) -> dict[str, float]:
+        if not isinstance(v, dict):
+            raise ValueError(f"per_class must be an object of class -> threshold, got "
+                             f"{type(v).__name__}")
+        return {str(k): _unit_interval(t, f"the threshold of class {k}") for k, t in v.items()}
+
+
+class ModelMetrics(BaseModel):
+    """``metrics.json``: what the folder says about its training (free-form, but an object,
+    and the fields Gold Digger reads have their types)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    steps_done: int | None = Field(None, ge=0)
+    train_minutes: float | None = Field(None, ge=0, allow_inf_nan=False)
+    train_config: dict | None = None
+    trained_on: list[str] | None = None

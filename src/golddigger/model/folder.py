@@ -24,6 +24,7 @@ __all__ = [
     "models_root",
     "read_model_folder",
     "resolve_model",
+    "check_state_dict",
     "sha256_file",
     "update_model_folder",
     "write_model_folder",
@@ -134,8 +135,6 @@ def read_model_folder(folder: str | Path, verify: bool = True
     ModelError
         A missing file, a checksum mismatch, or an invalid config.
     """
-    import torch
-
     folder = Path(folder)
     missing = [n for n in MODEL_FILES if not (folder / n).is_file()]
     if missing:
@@ -154,17 +153,73 @@ def read_model_folder(folder: str | Path, verify: bool = True
             if expected.get(name) != sha256_file(folder / name):
                 raise ModelError(f"{folder / name}: checksum mismatch; the file is corrupt or "
                                  "was changed; re-copy the model folder")
-    try:
-        config = ModelConfig.model_validate_json((folder / "config.json").read_text())
-        thresholds = json.loads((folder / "thresholds.json").read_text())
-        metrics = json.loads((folder / "metrics.json").read_text())
-    except (ValueError, OSError) as err:
-        raise ModelError(f"{folder}: invalid model files ({_one_line(err)})") from None
-    try:
-        state = torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)
-    except Exception as err:  # unpickling errors have many types
-        raise ModelError(f"{folder / 'weights.pt'}: cannot load weights ({err})") from None
+    from golddigger.model.config import ModelMetrics, Thresholds
+
+    parts = {}
+    for name, schema in (("config.json", ModelConfig), ("thresholds.json", Thresholds),
+                         ("metrics.json", ModelMetrics)):
+        try:
+            data = json.loads((folder / name).read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+            parts[name] = schema.model_validate(data)
+        except (ValueError, OSError) as err:  # pydantic's ValidationError is a ValueError
+            raise ModelError(f"{folder / name}: invalid model files ({_one_line(err)})"
+                             ) from None
+    config = parts["config.json"]
+    thresholds = parts["thresholds.json"].model_dump(exclude_unset=True)
+    metrics = parts["metrics.json"].model_dump(exclude_unset=True)
+    state = _load_state(folder / "weights.pt")
+    check_state_dict(state, config, folder / "weights.pt")
     return config, state, thresholds, metrics
+
+
+def _load_state(path: Path) -> dict:
+    """``torch.load(weights_only=True)`` with its refusals as one line."""
+    import pickle
+
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise ModelError(f"{path}: cannot load weights (refused: the file holds Python objects "
+                         "besides tensors, which could run code); use a model folder written "
+                         "by Gold Digger") from None
+    except Exception as err:  # damaged files raise many types
+        raise ModelError(f"{path}: cannot load weights ({_one_line(err)})") from None
+    if not isinstance(state, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise ModelError(f"{path}: cannot load weights (not a state dict of named tensors but "
+                         f"a {type(state).__name__}); use a model folder written by Gold "
+                         "Digger")
+    return state
+
+
+def check_state_dict(state: dict, config: ModelConfig, path: Path | str = "weights.pt") -> None:
+    """Refuse weights that do not fit the config's network (another architecture, other
+    classes or widths), in one line."""
+    from golddigger.model.networks import UNetGenerator
+
+    expected = {k: tuple(v.shape) for k, v in
+                UNetGenerator(len(config.classes_nm), config.base_channels, config.depth)
+                .state_dict().items()}
+    missing = [k for k in expected if k not in state]
+    extra = [k for k in state if k not in expected]
+    wrong = [k for k in expected if k in state and tuple(state[k].shape) != expected[k]]
+    if missing or extra or wrong:
+        what = []
+        if missing:
+            what.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if extra:
+            what.append(f"{len(extra)} unexpected (e.g. {extra[0]})")
+        if wrong:
+            k = wrong[0]
+            what.append(f"{len(wrong)} of other shapes (e.g. {k}: {tuple(state[k].shape)} "
+                        f"instead of {expected[k]})")
+        raise ModelError(f"{path}: weights do not fit the config (another network: "
+                         f"{'; '.join(what)} tensors); use the config.json that came with "
+                         "these weights")
 
 
 def update_model_folder(folder: str | Path, *, config: ModelConfig | None = None,

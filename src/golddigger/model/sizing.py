@@ -18,6 +18,8 @@ import logging
 
 import numpy as np
 
+from golddigger.errors import OptionError
+
 __all__ = ["measure_classes", "measure_particles", "SIZING_MODES"]
 
 logger = logging.getLogger(__name__)
@@ -68,16 +70,16 @@ def measure_particles(plane: np.ndarray, x: np.ndarray, y: np.ndarray,
     """
     plane = np.asarray(plane) if not isinstance(plane, np.memmap) else plane
     if plane.ndim != 2:
-        raise ValueError(f"expected a 2D plane, got shape {plane.shape}")
+        raise OptionError(f"expected a 2D plane, got shape {plane.shape}")
     if pixel_size_nm <= 0:
-        raise ValueError(f"pixel size must be positive, got {pixel_size_nm}")
+        raise OptionError(f"pixel size must be positive, got {pixel_size_nm}")
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     if x.shape != y.shape:
-        raise ValueError(f"x and y differ in shape: {x.shape} vs {y.shape}")
+        raise OptionError(f"x and y differ in shape: {x.shape} vs {y.shape}")
     diameters = np.asarray(sorted(float(d) for d in diameters_nm))
     if diameters.size == 0:
-        raise ValueError("no candidate diameters")
+        raise OptionError("no candidate diameters")
     x, y = x.ravel(), y.ravel()
     if x.size == 0:
         return np.full(0, diameters[0]), x.copy(), y.copy()

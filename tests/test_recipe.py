@@ -1,0 +1,57 @@
+"""The training recipe lives in the library: the shipped model's recipe is named, is what
+``golddigger train`` does by default, and the benchmarks import the package."""
+
+from __future__ import annotations
+
+import ast
+import json
+
+import pytest
+from tests.conftest import REPO
+
+from golddigger.cli.main import build_parser
+from golddigger.cli.train import train_config
+from golddigger.recipes import RECIPES, SHIPPED_RECIPE, TrainConfig
+
+
+def test_shipped_recipe_is_the_shipped_models():
+    metrics = REPO / "models" / "fril-gold-v3" / "metrics.json"
+    if not metrics.is_file():
+        pytest.skip("the shipped model is not in models/")
+    m = json.loads(metrics.read_text())
+    assert SHIPPED_RECIPE.train.model_dump() == m["train_config"]
+    assert SHIPPED_RECIPE.train.steps == 4500 and SHIPPED_RECIPE.train.adv_weight == 0.0
+    assert SHIPPED_RECIPE.synth_images == m["synthetic_images"]
+    config = json.loads((metrics.parent / "config.json").read_text())
+    assert SHIPPED_RECIPE.base_channels == config["base_channels"]
+    assert SHIPPED_RECIPE.sizing == config["sizing"]
+    assert RECIPES["fril-gold-v3"] is SHIPPED_RECIPE
+
+
+def test_train_defaults_are_the_recipe(tmp_path):
+    args = build_parser().parse_args(["train", str(tmp_path), "-o", str(tmp_path / "m")])
+    recipe = RECIPES[args.recipe]
+    assert recipe is SHIPPED_RECIPE
+    n_synth = recipe.synth_images if args.synth is None else args.synth
+    assert n_synth == 8
+    assert train_config(recipe, args, n_synth) == SHIPPED_RECIPE.train
+
+
+def test_flags_override_the_recipe(tmp_path):
+    args = build_parser().parse_args(["train", str(tmp_path), "-o", str(tmp_path / "m"),
+                                      "--steps", "10", "--adv-weight", "0.05", "--synth", "0"])
+    tcfg = train_config(RECIPES[args.recipe], args, 0)
+    assert (tcfg.steps, tcfg.adv_weight, tcfg.synth_fraction) == (10, 0.05, 0.0)
+    assert isinstance(tcfg, TrainConfig)
+
+
+def test_benchmarks_import_the_package_not_each_other():
+    names = {p.stem for p in (REPO / "benchmarks").glob("*.py")}
+    for path in (REPO / "benchmarks").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert node.module.split(".")[0] not in names, (path.name, node.module)
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    assert a.name.split(".")[0] not in names, (path.name, a.name)
