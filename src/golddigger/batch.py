@@ -414,7 +414,7 @@ def detect_image(detector, image, region: Region | None, options: BatchOptions, 
     on_plane : callable, optional
         ``on_plane(i, n)`` before plane ``i`` of ``n``.
     """
-    from golddigger.model.chunked import predict_auto
+    from golddigger.model.chunked import needs_chunks, predict_auto
 
     px = image.require_pixel_size()
     shape = image.shape_yx
@@ -430,7 +430,8 @@ def detect_image(detector, image, region: Region | None, options: BatchOptions, 
 
         raise RegionError(f"{conv.display_name(image.path or 'image')}: the region has no "
                           "area inside the image")
-    check_memory(image.path or "image", shape, px, detector, options.tta)
+    if not needs_chunks(image):  # in chunks, memory is bounded by the chunk
+        check_memory(image.path or "image", shape, px, detector, options.tta)
     t0 = time.perf_counter()
     tables = []
     for i, (plane, number) in enumerate(zip(planes, numbers, strict=True)):
