@@ -185,10 +185,12 @@ def test_montage_mdoc_for_another_file(tmp_path):
 
 
 # ------------------------------------------------------------------ SEM TIFF tags
-def write_fei_tiff(path: Path, data: np.ndarray, px_nm: float) -> Path:
+def write_fei_tiff(path: Path, data: np.ndarray, px_nm: float, py_nm: float | None = None
+                   ) -> Path:
     """A TIFF as FEI/Thermo SEMs write it: the INI-style metadata in tag 34682."""
+    py_nm = px_nm if py_nm is None else py_nm
     text = (f"[User]\nUser=test\n[Scan]\nPixelWidth={px_nm * 1e-9:.6e}\n"
-            f"PixelHeight={px_nm * 1e-9:.6e}\nHorFieldsize={px_nm * 1e-9 * data.shape[1]:e}\n")
+            f"PixelHeight={py_nm * 1e-9:.6e}\nHorFieldsize={px_nm * 1e-9 * data.shape[1]:e}\n")
     tifffile.imwrite(path, data, extratags=[(34682, "s", 0, text, True)],
                      resolution=(72, 72))
     return path
@@ -199,6 +201,8 @@ def test_fei_tiff_pixel_size(tmp_path):
     im = read_image(write_fei_tiff(tmp_path / "fei.tif", img, 0.5587))
     assert im.pixel_size_nm == pytest.approx(0.5587)
     np.testing.assert_array_equal(im.data, img)
+    with pytest.raises(ImageReadError, match=r"not square \(x 0.5 nm, y 0.7 nm\)"):
+        read_image(write_fei_tiff(tmp_path / "aniso.tif", img, 0.5, 0.7))
 
 
 # ------------------------------------------------------------------ same particles

@@ -295,6 +295,8 @@ def sem_tiff_pixel_size(tif) -> float | None:
                 x_nm = float(w) * 1e9
                 y_nm = float(h) * 1e9 if h else x_nm
                 return _square_pixel(Path(tif.filehandle.path), y_nm, x_nm)
+        except ImageReadError:
+            raise
         except (TypeError, ValueError):
             pass
     sem = tif.sem_metadata if getattr(tif, "is_sem", False) else None

@@ -407,6 +407,8 @@ def _read_tiff_checked(path: Path, channel: int | None, complaints: list[str]
         too_big = n_px > MAX_PIXELS_IN_MEMORY
         try:
             px = _tiff_pixel_size(tif)
+        except ImageReadError:  # e.g. non-square pixels in SEM tags: a clear refusal
+            raise
         except Exception as err:  # odd metadata must not stop reading pixels
             logger.debug("%s: calibration not read: %s", path, err)
             px = None
