@@ -423,6 +423,8 @@ def detect_image(detector, image, region: Region | None, options: BatchOptions, 
     on_plane : callable, optional
         ``on_plane(i, n)`` before plane ``i`` of ``n``.
     """
+    from golddigger.model.chunked import needs_chunks, predict_auto
+
     px = image.require_pixel_size()
     shape = image.shape_yx
     if region is not None:
@@ -437,7 +439,8 @@ def detect_image(detector, image, region: Region | None, options: BatchOptions, 
 
         raise RegionError(f"{conv.display_name(image.path or 'image')}: the region has no "
                           "area inside the image")
-    check_memory(image.path or "image", shape, px, detector, options.tta)
+    if not needs_chunks(image):  # in chunks, memory is bounded by the chunk
+        check_memory(image.path or "image", shape, px, detector, options.tta)
     t0 = time.perf_counter()
     tables = []
     excluded: dict[int, int] = {}  # flat canvas pixels per plane (Detector.specimen_mask)
@@ -446,10 +449,11 @@ def detect_image(detector, image, region: Region | None, options: BatchOptions, 
             raise _Cancelled
         if on_plane is not None:
             on_plane(i, len(planes))
-        found = detector.predict(image, pixel_size_nm=px, slices=[plane], region=region,
-                                 threshold=options.threshold,
-                                 classes=options.classes, tile_size=options.tile_size,
-                                 sizing=options.sizing, tta=options.tta)
+        # huge or lazy (montage) planes in chunks, in bounded memory (same particles)
+        found = predict_auto(detector, image, pixel_size_nm=px, slices=[plane],
+                             region=region, threshold=options.threshold,
+                             classes=options.classes, tile_size=options.tile_size,
+                             sizing=options.sizing, tta=options.tta)
         excluded.update(getattr(found, "excluded_px", None) or {})
         found = found.in_slice(plane) if len(found) else found
         found.slice = np.full(len(found), int(number), dtype=np.int64)

@@ -17,6 +17,8 @@ EXAMPLES = """\
   golddigger detect S1.jpg -o results/ --pixel-size 0.5587 --roi S1_membrane.roi
   golddigger detect stack.tif -o results/ --threshold 0.4 --classes 6 12
   golddigger detect images/ -o results/ --resume       # continue an interrupted batch
+  golddigger detect montage.mrc -o results/            # SerialEM montage (.mrc + .mdoc)
+  golddigger detect images/ -o results/ --scheduler tcp://10.0.0.5:8786   # Dask cluster
 
 outputs per image: <stem>.csv (x,y,diameter_nm,score,slice; x = column, y = row, in pixels),
 <stem>_RoiSet.zip (ImageJ ROI Manager: ovals named, grouped and coloured by class),
@@ -29,7 +31,8 @@ def add_parser(sub) -> None:
                    description="Find immunogold particles in micrographs (files, folders, "
                                "stacks) with a trained model.", examples=EXAMPLES)
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR",
-                   help="TIFF/PNG/JPEG files or folders of them")
+                   help="TIFF/PNG/JPEG, DM3/DM4, MRC (SerialEM montages with their .mdoc), "
+                        "TIA .ser or Velox EMD files, or folders of them")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="OUTDIR",
                    help="folder for the results (created if needed)")
     p.add_argument("--pixel-size", type=float, metavar="NM",
@@ -69,6 +72,13 @@ def add_parser(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--resume", action="store_true",
                    help="skip images whose <stem>.csv already exists in OUTDIR")
+    dist = p.add_mutually_exclusive_group()
+    dist.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                      help="run on an existing Dask cluster (one task per image, per chunk "
+                           "for huge images); workers must read the images and the model at "
+                           "the same paths; needs golddigger[dask]")
+    dist.add_argument("--workers", type=int, metavar="N",
+                      help="run on a local Dask cluster of N worker processes")
     p.set_defaults(func=run)
 
 
@@ -105,7 +115,14 @@ def run(args) -> int:
         bar.refresh()
 
     try:
-        result = run_batch(paths, detector, args.output, options, progress=tick)
+        if args.scheduler or args.workers is not None:
+            from golddigger.distributed import dask_client, run_batch_dask
+
+            with dask_client(args.scheduler, args.workers) as client:
+                result = run_batch_dask(paths, detector, args.output, options,
+                                        client=client, progress=tick)
+        else:
+            result = run_batch(paths, detector, args.output, options, progress=tick)
     finally:
         bar.close()
     if not args.quiet:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from golddigger.errors import CalibrationError, ImageReadError
+from golddigger.io.em_formats import FOLDER_SUFFIXES, NATIVE_SUFFIXES
 
 __all__ = [
     "CalibratedImage",
@@ -31,8 +32,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: File suffixes treated as images when a folder is given.
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+#: File suffixes treated as images when a folder is given (the one list: TIFF, PNG, JPEG
+#: and the native EM formats of `golddigger.io.em_formats`).
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg") + FOLDER_SUFFIXES
 
 #: Pixel sizes (nm/px) accepted as electron microscopy. Outside this a typo is likelier.
 PIXEL_SIZE_RANGE_NM = (0.01, 50.0)
@@ -107,7 +109,9 @@ class CalibratedImage:
     ----------
     data : numpy.ndarray
         ``(Y, X)`` for one image, ``(Z, Y, X)`` for a stack (Z: slices, frames or both).
-        The file's dtype is kept; this may be a read-only memory map for large TIFFs.
+        The file's dtype is kept; this may be a read-only memory map (large TIFFs, MRC)
+        or, for a SerialEM montage beyond `MAX_PIXELS_IN_MEMORY`, a lazy
+        `golddigger.io.montage.MontageArray` (detected in chunks).
     pixel_size_nm : float or None
         Pixel size in nm, or None when unknown.
     path : Path or None
@@ -153,7 +157,8 @@ def read_image(path: str | Path, pixel_size_nm: float | None = None,
     Parameters
     ----------
     path : str or Path
-        A TIFF, PNG or JPEG file.
+        A TIFF, PNG or JPEG file, or a native EM file (DM3/DM4, MRC with SerialEM
+        montages, TIA .ser/.emi, Velox EMD; see `golddigger.io.em_formats`).
     pixel_size_nm : float, optional
         Overrides any calibration in the file (nm per pixel).
     channel : int, optional
@@ -185,6 +190,11 @@ def read_image(path: str | Path, pixel_size_nm: float | None = None,
         pixel_size_nm = validate_pixel_size(pixel_size_nm, "--pixel-size")
 
     suffix = path.suffix.lower()
+    if suffix in NATIVE_SUFFIXES:  # DM3/DM4, TIA, EMD, MRC: golddigger.io.em_formats
+        from golddigger.io.em_formats import read_native
+
+        data, file_px = read_native(path, channel, pixel_size_nm is not None)
+        return _calibrated(path, data, file_px, pixel_size_nm)
     with open(path, "rb") as fh:
         magic = fh.read(8)
     is_tiff = magic[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
@@ -196,8 +206,14 @@ def read_image(path: str | Path, pixel_size_nm: float | None = None,
         raise ImageReadError(f"{path}: not a {suffix[1:].upper()} image (the content does not "
                              "match its name); re-save it from ImageJ as TIFF")
     else:
-        raise ImageReadError(f"{path}: unsupported file type; use TIFF, PNG or JPEG")
+        raise ImageReadError(f"{path}: unsupported file type; use TIFF, PNG, JPEG, DM3/DM4, "
+                             "MRC, TIA (.ser) or Velox EMD")
+    return _calibrated(path, data, file_px, pixel_size_nm)
 
+
+def _calibrated(path: Path, data: np.ndarray, file_px: float | None,
+                pixel_size_nm: float | None) -> CalibratedImage:
+    """Check the pixels; the pixel size: the argument's, else the file's when plausible."""
     _check_pixels(path, data)
     if file_px is not None:
         try:
@@ -259,6 +275,11 @@ def _check_pixels(path: Path, data: np.ndarray) -> None:
 
 def _all_finite(data: np.ndarray, chunk: int = 1 << 24) -> bool:
     """``np.isfinite(data).all()`` in bounded memory (memory maps are read in strips)."""
+    if not isinstance(data, np.ndarray):  # a lazy montage: plane by plane, in strips
+        planes = [data[i] for i in range(data.shape[0])] if data.ndim == 3 else [data]
+        rows = max(1, chunk // data.shape[-1])
+        return all(np.isfinite(p[r:r + rows]).all() for p in planes
+                   for r in range(0, p.shape[0], rows))
     if not isinstance(data, np.memmap) or data.size <= chunk:
         return bool(np.isfinite(data).all())
     flat = data.reshape(-1, data.shape[-1])
@@ -386,6 +407,8 @@ def _read_tiff_checked(path: Path, channel: int | None, complaints: list[str]
         too_big = n_px > MAX_PIXELS_IN_MEMORY
         try:
             px = _tiff_pixel_size(tif)
+        except ImageReadError:  # e.g. non-square pixels in SEM tags: a clear refusal
+            raise
         except Exception as err:  # odd metadata must not stop reading pixels
             logger.debug("%s: calibration not read: %s", path, err)
             px = None
@@ -495,6 +518,11 @@ def _tiff_pixel_size(tif) -> float | None:
         px = _ome_pixel_size(tif.ome_metadata)
         if px is not None:
             return px
+    from golddigger.io.em_formats import sem_tiff_pixel_size  # FEI/Zeiss SEM tags
+
+    px = sem_tiff_pixel_size(tif)
+    if px is not None:
+        return px
     page = tif.pages.first if hasattr(tif.pages, "first") else tif.pages[0]
     tags = page.tags
     res = tags.get("XResolution")
