@@ -12,7 +12,7 @@ from golddigger.cli._common import CliError, configure_logging
 
 #: Subcommand modules, in the order ``--help`` lists them.
 SUBCOMMANDS = ("detect", "train", "evaluate", "analyze", "synth", "demo", "imagej",
-               "install_fiji", "models")
+               "install_fiji", "models", "export_bioimageio")
 
 logger = logging.getLogger("golddigger")
 
