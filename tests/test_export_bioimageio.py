@@ -4,7 +4,10 @@ weights give exactly Detector's maps."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import socket
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from golddigger.model.networks import MapsGenerator, UNetGenerator
 from golddigger.model.preprocess import normalise
 
 MODEL = "fril-gold-v3"
+SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 # ------------------------------------------------------------------ without bioimageio
@@ -59,6 +63,16 @@ def test_package_normalisation_approximates_median_mad():
     pkg = normalise_for_package(img)
     assert abs(np.median(pkg)) < 1e-3
     assert pkg.min() == pytest.approx(normalise(img).min(), rel=0.1)
+
+
+def test_cli_does_not_import_bioimageio():
+    """The command is registered without importing bioimageio (only running it does)."""
+    code = ("import sys; from golddigger.cli.main import build_parser; "
+            "h = build_parser().format_help(); assert 'export-bioimageio' in h; "
+            "bad = [m for m in sys.modules if m.startswith(('bioimageio', 'onnx'))]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True,
+                   env={**os.environ, "PYTHONPATH": str(SRC)})
 
 
 def test_cli_rejects_bad_output_names(tmp_path, capsys):
@@ -206,7 +220,8 @@ def test_package_contents(package, unpacked):
 def test_cli_writes_chosen_weights(tmp_path, capsys):
     pytest.importorskip("bioimageio.spec")
     out = tmp_path / "ts.zip"
-    rc = main(["export-bioimageio", MODEL, "-o", str(out), "--weights", "torchscript"])
+    folder = SRC.parent / "models" / MODEL  # a model folder, not a name
+    rc = main(["export-bioimageio", str(folder), "-o", str(out), "--weights", "torchscript"])
     assert rc == 0, capsys.readouterr().err
     names = zipfile.ZipFile(out).namelist()
     assert "weights_torchscript.pt" in names and "weights.onnx" not in names
