@@ -64,6 +64,8 @@ _FILES = {
     "onnx": "weights.onnx",
     "test_input": "test_input.npy",
     "test_output": "test_output.npy",
+    "sample_input": "sample_input.tif",
+    "sample_output": "sample_output.tif",
     "cover": "cover.png",
     "card": "README.md",
     "config": "golddigger_config.json",
@@ -418,6 +420,7 @@ def _describe(config: ModelConfig, thresholds: dict, metrics: dict, files: dict[
               *space_in],
         data=spec.IntervalOrRatioDataDescr(type="float32"),
         test_tensor=spec.FileDescr(source=files["test_input"]),
+        sample_tensor=spec.FileDescr(source=files["sample_input"]),
         preprocessing=_preprocessing(norm),
     )
     space_out = [spec.SpaceOutputAxisWithHalo(
@@ -433,6 +436,7 @@ def _describe(config: ModelConfig, thresholds: dict, metrics: dict, files: dict[
               *space_out],
         data=spec.IntervalOrRatioDataDescr(type="float32", range=(0.0, 1.0)),
         test_tensor=spec.FileDescr(source=files["test_output"]),
+        sample_tensor=spec.FileDescr(source=files["sample_output"]),
     )
     torch_version = spec.Version(torch.__version__.split("+")[0])
     weights = {}
@@ -544,6 +548,7 @@ def export_bioimageio(model: str | os.PathLike | None, output: str | os.PathLike
     except ImportError as err:
         raise ImportError("the BioImage.IO export needs bioimageio.spec: "
                           "pip install 'golddigger[bioimageio]'") from err
+    import tifffile
     import torch
     from PIL import Image
 
@@ -574,6 +579,9 @@ def export_bioimageio(model: str | os.PathLike | None, output: str | os.PathLike
             maps = net(x).numpy()
         np.save(files["test_input"], tile[None, None])
         np.save(files["test_output"], maps.astype(np.float32))
+        # the same as TIFFs for people and viewers (the spec's FAIR sample tensors)
+        tifffile.imwrite(files["sample_input"], tile[None, None])
+        tifffile.imwrite(files["sample_output"], maps.astype(np.float32))
         colours = list(class_colors(config.classes_nm).values())
         Image.fromarray(cover_image(tile, maps[0], colours)).save(files["cover"])
         files["card"].write_text(model_card(config, thresholds, metrics, norm, min_size,
