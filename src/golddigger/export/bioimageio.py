@@ -372,7 +372,8 @@ def _write_torchscript(net, path: Path, example) -> None:
     torch.jit.save(traced, str(path))
 
 
-def _write_onnx(net, path: Path, example) -> None:
+def _write_onnx(net, path: Path, example) -> int:
+    """Write ONNX weights; returns the opset they were written with."""
     import torch
 
     dims = {0: "batch", 2: "y", 3: "x"}
@@ -382,7 +383,7 @@ def _write_onnx(net, path: Path, example) -> None:
             torch.onnx.export(net, (example,), str(path), input_names=[INPUT_ID],
                               output_names=[OUTPUT_ID], opset_version=ONNX_OPSET,
                               dynamic_axes={INPUT_ID: dims, OUTPUT_ID: dims}, dynamo=False)
-            return
+            return ONNX_OPSET
         except Exception as err:  # removed in a future torch: use the dynamo exporter
             logger.info("TorchScript-based ONNX export failed (%s); using dynamo", err)
         import onnx
@@ -396,11 +397,13 @@ def _write_onnx(net, path: Path, example) -> None:
         onnx.save(model, str(path), save_as_external_data=False)
         if data.exists():
             data.unlink()
+        # the converter may keep a newer opset than asked for: describe what was written
+        return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
 
 
 def _describe(config: ModelConfig, thresholds: dict, metrics: dict, files: dict[str, Path],
               weight_formats: tuple[str, ...], norm: PackageNormalisation, min_size: int,
-              n_params: int):
+              n_params: int, onnx_opset: int = ONNX_OPSET):
     """The spec-0.5 `ModelDescr` of the package's files."""
     import torch
     from bioimageio.spec.model import v0_5 as spec
@@ -458,7 +461,7 @@ def _describe(config: ModelConfig, thresholds: dict, metrics: dict, files: dict[
     if "onnx" in weight_formats:
         weights["onnx"] = spec.OnnxWeightsDescr(
             source=files["onnx"], sha256=sha256_file(files["onnx"]),
-            opset_version=ONNX_OPSET, parent=parent)
+            opset_version=onnx_opset, parent=parent)
     golddigger_meta = {
         "model": config.name, "classes_nm": list(config.classes_nm),
         "pixel_size_nm": px, "thresholds": thresholds, "sizing": config.sizing,
@@ -588,16 +591,17 @@ def export_bioimageio(model: str | os.PathLike | None, output: str | os.PathLike
                                             weight_formats), encoding="utf-8")
 
         example = torch.zeros(1, 1, min_size, min_size)
+        onnx_opset = ONNX_OPSET
         if "torchscript" in weight_formats:
             _write_torchscript(net, files["torchscript"], example)
         if "onnx" in weight_formats:
-            _write_onnx(net, files["onnx"], example)
+            onnx_opset = _write_onnx(net, files["onnx"], example)
         logger.info("exporting %s: weights written in %.1f s", config.name,
                     time.perf_counter() - t0)
 
         try:
             descr = _describe(config, thresholds, metrics, files, weight_formats, norm,
-                              min_size, n_params)
+                              min_size, n_params, onnx_opset)
         except ValueError as err:
             if "index_key" in str(err):  # bioimageio.spec 0.5.12 with pydantic-core 2.50
                 raise ImportError(_INCOMPATIBLE) from None
