@@ -228,3 +228,34 @@ def test_cli_writes_chosen_weights(tmp_path, capsys):
     assert "weights_state_dict.pt" not in names and "rdf.yaml" in names
     assert main(["export-bioimageio", MODEL, "-o", str(out), "--weights", "torchscript",
                  "--overwrite", "-q"]) == 0
+
+
+@pytest.mark.slow
+def test_export_of_a_trained_model_folder(tmp_path):
+    """Any model folder exports: other classes, depth and no halo; the package passes
+    bioimageio.core's test."""
+    pytest.importorskip("bioimageio.spec")
+    from bioimageio.core import test_description
+
+    from golddigger.export.bioimageio import export_bioimageio
+    from golddigger.model.config import ModelConfig
+    from golddigger.model.folder import write_model_folder
+
+    torch.manual_seed(0)
+    config = ModelConfig(name="tiny", classes_nm=[10.0, 15.0], base_channels=4, depth=2,
+                         halo_px=0, edge_pad_px=16, sizing="maps")
+    folder = write_model_folder(tmp_path / "tiny", config,
+                                UNetGenerator(2, 4, 2).state_dict(), {"threshold": 0.5}, {})
+    out = tmp_path / "tiny.zip"
+    with pytest.raises(ValueError, match="multiple of 4"):
+        export_bioimageio(folder, out, test_size=66)
+    export_bioimageio(folder, out, test_size=64, weight_formats=("pytorch_state_dict",))
+    summary = test_description(out)
+    assert summary.status == "passed", [d.errors for d in summary.details if d.errors]
+    from bioimageio.spec import load_model_description
+
+    descr = load_model_description(out, perform_io_checks=False)
+    assert [str(n) for n in descr.outputs[0].axes[1].channel_names] == ["gold_10nm",
+                                                                         "gold_15nm"]
+    assert not hasattr(descr.outputs[0].axes[2], "halo")
+    assert "10/15 nm" in descr.description

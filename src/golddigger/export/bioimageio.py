@@ -413,6 +413,7 @@ def _describe(config: ModelConfig, thresholds: dict, metrics: dict, files: dict[
 
     px = float(config.pixel_size_nm)
     m = 2**config.depth
+    classes = "/".join(f"{d:g}" for d in config.classes_nm)
     space_in = [spec.SpaceInputAxis(id=spec.AxisId(a), size=spec.ParameterizedSize(
         min=min_size, step=m), scale=px, unit="nanometer",
         description=f"resample to {px:g} nm/px first") for a in ("y", "x")]
@@ -426,10 +427,12 @@ def _describe(config: ModelConfig, thresholds: dict, metrics: dict, files: dict[
         sample_tensor=spec.FileDescr(source=files["sample_input"]),
         preprocessing=_preprocessing(norm),
     )
-    space_out = [spec.SpaceOutputAxisWithHalo(
+    out_axis = spec.SpaceOutputAxisWithHalo if config.halo_px else spec.SpaceOutputAxis
+    halo = {"halo": config.halo_px} if config.halo_px else {}
+    space_out = [out_axis(
         id=spec.AxisId(a), size=spec.SizeReference(tensor_id=spec.TensorId(INPUT_ID),
                                                    axis_id=spec.AxisId(a)),
-        halo=config.halo_px, scale=px, unit="nanometer") for a in ("y", "x")]
+        scale=px, unit="nanometer", **halo) for a in ("y", "x")]
     out = spec.OutputTensorDescr(
         id=spec.TensorId(OUTPUT_ID),
         description="probability per gold class (sigmoid applied); peaks are particles",
@@ -472,11 +475,11 @@ def _describe(config: ModelConfig, thresholds: dict, metrics: dict, files: dict[
     }
     return spec.ModelDescr(
         name=f"Gold Digger immunogold detector {config.name}",
-        description=("Immunogold particle maps (6/12/18 nm gold classes) for electron "
-                     "micrographs of freeze-fracture replicas, at "
-                     f"{px:g} nm/px; Gold Digger's U-Net (pix2pix-style generator). "
-                     "Outputs probability maps, not particles: see the model card for "
-                     "the peak finding, thresholds and sizing."),
+        description=(f"Immunogold particle maps ({classes} nm gold) for electron "
+                     f"micrographs at {px:g} nm/px: Gold Digger's U-Net (a pix2pix-style "
+                     "generator), trained on freeze-fracture replicas for the shipped "
+                     "models. Outputs probability maps, not particles: the model card "
+                     "gives the peak finding, thresholds and sizing."),
         authors=[spec.Author(name="Gold Digger developers")],
         cite=[spec.CiteEntry(text=CITATION_TEXT, doi=spec.Doi(CITATION_DOI))],
         license=spec.LicenseId(LICENSE),
@@ -515,7 +518,7 @@ def export_bioimageio(model: str | os.PathLike | None, output: str | os.PathLike
         The package to write; must end in ``.zip``. Written atomically.
     test_size : int
         Side of the synthetic test tile, pixels (a multiple of ``2**depth``, at least
-        ``2 * halo + 2**depth``).
+        ``2 * halo + 2**depth`` and ``edge_pad``; the package's smallest input).
     seed : int
         Seed of the synthetic test tile.
     weight_formats : tuple of str
@@ -560,10 +563,11 @@ def export_bioimageio(model: str | os.PathLike | None, output: str | os.PathLike
     from golddigger.model import networks
 
     m = 2**config.depth
-    min_size = 2 * config.halo_px + m
+    # the halo must fit inside (spec), and the mirrored edge needs as many pixels
+    min_size = max(2 * config.halo_px + m, -(-config.edge_pad_px // m) * m, m)
     if test_size % m or test_size < min_size:
         raise GoldDiggerError(f"test size must be a multiple of {m} and at least {min_size} "
-                              f"px (the model's halo), got {test_size}")
+                              f"px (the model's halo and edge mirroring), got {test_size}")
     norm = package_normalisation()
     net = maps_network(config, state)
     n_params = networks.count_parameters(net)

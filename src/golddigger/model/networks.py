@@ -103,7 +103,8 @@ class MapsGenerator(UNetGenerator):
         As `UNetGenerator`.
     edge_pad : int
         Mirrored context on each side, pixels; a multiple of ``2**depth`` keeps inputs
-        whose sides are multiples of ``2**depth`` valid.
+        whose sides are multiples of ``2**depth`` valid. Input sides must be at least
+        ``edge_pad`` (mirrored once, not repeatedly).
     """
 
     def __init__(self, n_classes: int, base: int = 16, depth: int = 3,
