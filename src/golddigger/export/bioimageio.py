@@ -227,10 +227,10 @@ def model_card(config: ModelConfig, thresholds: dict, metrics: dict,
     cv_line = ""
     pooled = (cv.get("gan") or {}).get("pooled") or {}
     if pooled:
-        cv_line = ("\nCross-validation of the recipe (by image, on the development images; "
-                   f"{cv.get('protocol', '')}): F1 per class "
-                   + ", ".join(f"{k} nm {_fmt(v.get('f1'))}" for k, v in pooled.items()
-                               if isinstance(v, dict)) + ".\n")
+        scores = ", ".join(f"{'all classes' if k == 'all' else k + ' nm'} {_fmt(v.get('f1'))}"
+                           for k, v in pooled.items() if isinstance(v, dict))
+        cv_line = (f"\nCross-validation of the recipe ({cv.get('protocol', 'by image')}): "
+                   f"pooled F1 {scores}.\n")
     trained_on = metrics.get("trained_on")
     trained = (f"{len(trained_on)} annotated freeze-fracture replica (FRIL) micrographs"
                if trained_on else "annotated micrographs")
