@@ -14,7 +14,7 @@ from golddigger.errors import GoldDiggerError
 
 #: Subcommand modules, in the order ``--help`` lists them.
 SUBCOMMANDS = ("detect", "train", "evaluate", "analyze", "synth", "demo", "imagej",
-               "install_fiji", "models")
+               "install_fiji", "models", "export_bioimageio")
 
 logger = logging.getLogger("golddigger")
 

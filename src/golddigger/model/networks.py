@@ -3,6 +3,11 @@
 The generator maps a normalised grey image (at the model's canonical pixel size) to one
 logit map per particle class. The discriminator (pix2pix's PatchGAN) judges
 (image, particle maps) pairs patch by patch; it is used only in training.
+`MapsGenerator` is the generator as a stand-alone map predictor, for model exchange
+(BioImage.IO).
+
+This module imports nothing but torch: the BioImage.IO export ships it verbatim as the
+architecture of its state-dict weights.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["UNetGenerator", "PatchDiscriminator", "count_parameters"]
+__all__ = ["MapsGenerator", "UNetGenerator", "PatchDiscriminator", "count_parameters"]
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -81,6 +86,44 @@ class UNetGenerator(nn.Module):
             x = F.interpolate(up(x), size=skip.shape[-2:], mode="nearest")
             x = dec(torch.cat([x, skip], dim=1))
         return self.head(x)
+
+
+class MapsGenerator(UNetGenerator):
+    """The generator as a stand-alone predictor of probability maps, for model exchange.
+
+    It does to one normalised tile what `golddigger.model.detector.tiled_forward` and
+    the sigmoid do in `Detector.predict_maps`: the input is mirrored by ``edge_pad``
+    pixels on every side (symmetric, edge pixel repeated, as ``np.pad(mode="symmetric")``),
+    the U-Net runs, the pad is cropped and the logits become probabilities. Its state
+    dict is the `UNetGenerator`'s (same keys).
+
+    Parameters
+    ----------
+    n_classes, base, depth : int
+        As `UNetGenerator`.
+    edge_pad : int
+        Mirrored context on each side, pixels; a multiple of ``2**depth`` keeps inputs
+        whose sides are multiples of ``2**depth`` valid. Input sides must be at least
+        ``edge_pad`` (mirrored once, not repeatedly).
+    """
+
+    def __init__(self, n_classes: int, base: int = 16, depth: int = 3,
+                 edge_pad: int = 16) -> None:
+        super().__init__(n_classes, base, depth)
+        if edge_pad < 0 or edge_pad % (2**depth):
+            raise ValueError(f"edge_pad must be a non-negative multiple of {2**depth}, "
+                             f"got {edge_pad}")
+        self.edge_pad = edge_pad
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e = self.edge_pad
+        if e > 0:
+            x = torch.cat([x[..., :e, :].flip(-2), x, x[..., -e:, :].flip(-2)], dim=-2)
+            x = torch.cat([x[..., :e].flip(-1), x, x[..., -e:].flip(-1)], dim=-1)
+        logits = super().forward(x)
+        if e > 0:
+            logits = logits[..., e:-e, e:-e]
+        return torch.sigmoid(logits)
 
 
 class PatchDiscriminator(nn.Module):

@@ -1,0 +1,1 @@
+"""Exporting Gold Digger models to other tools' formats (BioImage.IO)."""
