@@ -120,15 +120,19 @@ def _empty_headers(result: AnalysisResult) -> dict[str, list[str]]:
 
     counts = [f"n_{k}" for k in result.class_names]
     lo, hi = quantile_names(float(result.settings.get("alpha", 0.05)))
-    return {
+    keys = ["image", "region"]
+    heads = {
         "clusters": ["cluster", "n", "classes", *counts, "hull_area_nm2", "centroid_x_px",
                      "centroid_y_px", "centroid_x_nm", "centroid_y_nm",
                      "nearest_cluster_by_edge", "edge_distance_nm",
                      "nearest_cluster_by_centroid", "centroid_distance_nm"],
         "randomness": ["statistic", "relation", "observed", "sim_mean", lo, hi, "p_value",
-                       "alternative", "n_sim", "verdict"],
+                       "alternative", "n_sim", "verdict", "p_adjusted", "null_model"],
         "l_function": ["relation", "r_nm", "l_minus_r_nm", "sim_mean_nm", "pointwise_lo_nm",
-                       "pointwise_hi_nm", "global_lo_nm", "global_hi_nm"],
-        "nnd": ["particle", "input_row", "x_px", "y_px", "x_nm", "y_nm", "class", "cluster"],
+                       "pointwise_hi_nm", "global_lo_nm", "global_hi_nm", "null_model", "g",
+                       "g_sim_mean", "g_pointwise_lo", "g_pointwise_hi"],
+        "nnd": ["particle", "input_row", "x_px", "y_px", "x_nm", "y_nm", "class", "cluster",
+                "edge_distance_nm"],
         "nnd_stats": ["from", "to", "n", "mean_nm", "sd_nm", "median_nm", "min_nm", "max_nm"],
     }
+    return {name: keys + cols for name, cols in heads.items()}
