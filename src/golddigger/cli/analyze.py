@@ -33,8 +33,8 @@ stacks): summary.csv (counts, area, density per um2), nnd.csv (per particle: nea
 distance to each class, distance to the region's edge), nnd_stats.csv, clusters.csv,
 randomness.csv (Monte Carlo tests, Holm-adjusted p_adjusted and verdicts), l_function.csv
 (L and g), settings.json, nnd_histograms.png, l_function.png, map.png. In OUTDIR: the same
-tables for all images and regions together (summary.csv, nnd_stats.csv, randomness.csv, with
-image and region columns), pooled_l.csv (K and L pooled over images, weighted by n(n-1)) and
+tables for all images and regions together (with several images, regions or slices: summary.csv, nnd_stats.csv,
+randomness.csv, with image and region columns), pooled_l.csv (K and L pooled over images, weighted by n(n-1)) and
 with --groups groups.csv (permutation test between groups on the pooled L).
 """
 
@@ -222,7 +222,7 @@ def run(args) -> int:
         n_sim=n_sim, seed=args.seed, alpha=DEFAULT_ALPHA if args.alpha is None else args.alpha,
         hard_core=args.hard_core, r_max_nm=args.r_max, classes=classes)
     combined = [args.output / f for f in COMBINED_FILES]
-    if not args.overwrite:
+    if not args.overwrite and len(paths) > 1:
         existing = [p for p in combined if p.exists()]
         if existing:
             raise CliError(f"{existing[0]} already exists; use --overwrite to replace it")
@@ -290,6 +290,16 @@ def run(args) -> int:
               "combined tables written):", file=sys.stderr)
         for line in failed:
             print(f"  {line}", file=sys.stderr)
+        return 1
+    if len(results) < 2:
+        if groups is not None:
+            print("golddigger analyze: --groups needs several images; no group test",
+                  file=sys.stderr)
+        return 0
+    existing = [p for p in combined if p.exists()]
+    if existing and not args.overwrite:  # several slices or regions of one input
+        print(f"golddigger analyze: {existing[0]} already exists; the per-image results "
+              "are written, the combined tables are not (use --overwrite)", file=sys.stderr)
         return 1
     from golddigger.analysis.replicates import DEFAULT_N_PERM
     from golddigger.analysis.report import write_combined
