@@ -71,6 +71,7 @@ class PairSet:
         self.cls = np.asarray(cls, dtype=np.int64)
         self.area = gamma.area
         self.n = len(xy)
+        self.r_max = float(r_max)
         if self.n >= 2:
             pairs = cKDTree(xy).query_pairs(r_max, output_type="ndarray")
         else:
@@ -117,15 +118,15 @@ class PairSet:
             g(r) = factor |W| / (2 pi r n_pairs) sum_{i<j} e_h(r - d_ij) w_ij
 
         with the Epanechnikov kernel ``e_h`` of half-width ``h`` (`pcf_bandwidth`) and the
-        translation weights ``w_ij``; ``g = 1`` for CSR. NaN at ``r < h`` and with too few
-        points.
+        translation weights ``w_ij``; ``g = 1`` for CSR. NaN at ``r < h``, at
+        ``r > r_max - h`` (pairs beyond ``r_max`` are not held) and with too few points.
         """
         r = np.asarray(r, dtype=float)
         sel, n_pairs, factor = self._select(a, b)
         out = np.full(r.shape, np.nan)
         if n_pairs <= 0:
             return out
-        ok = r >= h
+        ok = (r >= h) & (r <= self.r_max - h + 1e-9)
         sums = _kernel_sums(self.dist[sel], self.w[sel], r[ok], h)
         out[ok] = factor * self.area * sums / (2 * np.pi * r[ok] * n_pairs)
         return out
@@ -141,6 +142,7 @@ def cross_pairs(xy_a: np.ndarray, xy_b: np.ndarray, gamma: SetCovariance, r_max:
     ps.cls = np.concatenate([np.zeros(len(xy_a), np.int64), np.ones(len(xy_b), np.int64)])
     ps.area = gamma.area
     ps.n = len(ps.cls)
+    ps.r_max = float(r_max)
     if len(xy_a) and len(xy_b):
         sdm = cKDTree(xy_a).sparse_distance_matrix(cKDTree(xy_b), r_max,
                                                    output_type="ndarray")

@@ -32,10 +32,10 @@ outputs in OUTDIR/<stem>/ (OUTDIR/<stem>/<region>/ for several regions, .../slic
 stacks): summary.csv (counts, area, density per um2), nnd.csv (per particle: nearest
 distance to each class, distance to the region's edge), nnd_stats.csv, clusters.csv,
 randomness.csv (Monte Carlo tests, Holm-adjusted p_adjusted and verdicts), l_function.csv
-(L and g), settings.json, nnd_histograms.png, l_function.png, map.png. In OUTDIR: the same
-tables for all images and regions together (with several images, regions or slices: summary.csv, nnd_stats.csv,
-randomness.csv, with image and region columns), pooled_l.csv (K and L pooled over images, weighted by n(n-1)) and
-with --groups groups.csv (permutation test between groups on the pooled L).
+(L and g), settings.json, nnd_histograms.png, l_function.png, map.png. With several
+images, regions or slices, also in OUTDIR: summary.csv, nnd_stats.csv and randomness.csv of
+all of them (image and region columns), pooled_l.csv (K and L pooled over images, weighted
+by n(n-1)) and with --groups groups.csv (permutation test between groups on the pooled L).
 """
 
 
