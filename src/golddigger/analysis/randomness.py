@@ -203,6 +203,12 @@ class NullModel:
         """Pair-correlation kernel half-width for ``n`` points in the region."""
         return pcf_bandwidth(n, float(self.geom.area))
 
+    def cross_bandwidth(self, n_a: int, n_b: int) -> float:
+        """Half-width for the cross g of two classes: Stoyan's rule at the geometric mean
+        of their intensities."""
+        return pcf_bandwidth(int(round(math.sqrt(max(n_a, 1) * max(n_b, 1)))),
+                             float(self.geom.area))
+
 
 def pattern_statistics(xy: np.ndarray, cls: np.ndarray, model: NullModel
                        ) -> dict[str, np.ndarray | float]:
@@ -248,7 +254,8 @@ def cross_statistics(xy_a: np.ndarray, xy_b: np.ndarray, model: NullModel, a: in
     pairs = cross_pairs(xy_a, xy_b, model.gamma, model.r_max)
     out: dict[str, np.ndarray | float] = {
         f"L {na}x{nb}": l_function(pairs.k(model.r, 0, 1)) - model.r,
-        f"g {na}x{nb}": pairs.g(model.r, model.bandwidth(min(len(xy_a), len(xy_b))), 0, 1)}
+        f"g {na}x{nb}": pairs.g(model.r, model.cross_bandwidth(len(xy_a), len(xy_b)),
+                                0, 1)}
     if nnd_from == a:
         out[f"nnd {na}->{nb}"] = cross_nnd(xy_a, xy_b)[0]
     elif nnd_from == b:
@@ -511,7 +518,7 @@ def run_monte_carlo(xy: np.ndarray, cls: np.ndarray, model: NullModel, n_sim: in
         labels = cls[both]
         if both.size >= MIN_POINTS_FOR_L:
             ps = PairSet(xy[both], labels, model.gamma, model.r_max)
-            h = model.bandwidth(min(int(np.sum(labels == a)), int(np.sum(labels == b))))
+            h = model.cross_bandwidth(int(np.sum(labels == a)), int(np.sum(labels == b)))
 
             def relabel(ps=ps, labels=labels, a=a, b=b, h=h) -> dict:
                 ps.cls = rng.permutation(labels)
