@@ -164,6 +164,24 @@ def summarise(records):
                          for k, v in sorted(per_test.items()) if v[0]}}
 
 
+def markdown(report: dict) -> str:
+    """The results as a Markdown table (per scenario and region: each test's raw and
+    Holm-adjusted rejection rate, and the rate of images with any significant verdict)."""
+    lines = ["| scenario | region | n_sim | test (null model) | raw p <= 0.05 | Holm <= 0.05 |",
+             "|---|---|---|---|---|---|"]
+    for key, summ in report["scenarios"].items():
+        scen, region = key.split(" / region ")
+        first = True
+        for test, v in summ["per_test"].items():
+            lines.append(f"| {scen if first else ''} | {region if first else ''} | "
+                         f"{summ['n_sim'] if first else ''} | {test} | {100 * v['raw']:.1f} % "
+                         f"| {100 * v['adjusted']:.1f} % |")
+            first = False
+        lines.append(f"| | | | **any test, per image** | {100 * summ['any_test_raw']:.1f} % | "
+                     f"**{100 * summ['any_test_adjusted']:.1f} %** |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--patterns", type=int, default=200)
@@ -180,7 +198,12 @@ def main(argv=None) -> int:
     ap.add_argument("--old-code", type=Path, default=None,
                     help="src folder of an older checkout to measure instead")
     ap.add_argument("--out", type=Path, default=RESULTS / "analysis_calibration.json")
+    ap.add_argument("--markdown", action="store_true",
+                    help="print the table of an earlier run's --out JSON and stop")
     args = ap.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(args.out.read_text())))
+        return 0
     if args.old_code is not None:
         sys.path.insert(0, str(args.old_code))
     import golddigger.analysis.randomness as rnd
