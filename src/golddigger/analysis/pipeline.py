@@ -146,7 +146,8 @@ def analyze(particles: ParticleTable, pixel_size_nm: float, region=None, *,
     min_cluster_size : int
         Smallest linked group reported as a cluster.
     n_sim : int
-        Random patterns for the randomness tests (0 skips them).
+        Random patterns per null model (0 skips the tests). P-values are Holm-adjusted
+        over the image's tests (`randomness`).
     seed : int or None
         Seed of the simulations.
     alpha : float
