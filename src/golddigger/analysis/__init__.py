@@ -20,8 +20,9 @@ Everything is in nm (positions in pixels times the pixel size):
 >>> write_outputs(result, "out/S4", image=image)                   # doctest: +SKIP
 """
 
-from golddigger.analysis.pipeline import analyze
+from golddigger.analysis.pipeline import analyze, analyze_regions
 from golddigger.analysis.report import analysis_tables, write_outputs
 from golddigger.analysis.result import TABLE_NAMES, AnalysisResult
 
-__all__ = ["TABLE_NAMES", "AnalysisResult", "analysis_tables", "analyze", "write_outputs"]
+__all__ = ["TABLE_NAMES", "AnalysisResult", "analysis_tables", "analyze", "analyze_regions",
+           "write_outputs"]
