@@ -198,6 +198,8 @@ def main(argv=None) -> int:
     ap.add_argument("--old-code", type=Path, default=None,
                     help="src folder of an older checkout to measure instead")
     ap.add_argument("--out", type=Path, default=RESULTS / "analysis_calibration.json")
+    ap.add_argument("--skip", nargs="*", default=[], metavar="SCENARIO/REGION",
+                    help="leave out these runs (e.g. random_L/given, done earlier)")
     ap.add_argument("--markdown", action="store_true",
                     help="print the table of an earlier run's --out JSON and stop")
     args = ap.parse_args(argv)
@@ -224,6 +226,8 @@ def main(argv=None) -> int:
         if scenario == "independent":
             settings = [("given", True)]
         for label, given in settings:
+            if f"{scenario}/{label}" in args.skip:
+                continue
             n_sim = power_n_sim if (scenario == "thomas20" and given) else args.n_sim
             if scenario == "independent":
                 n_sim = args.assoc_n_sim
