@@ -35,6 +35,9 @@ logger = logging.getLogger(__name__)
 SHOWN_TABLES = ("summary", "nnd_stats", "randomness", "clusters")
 
 
+#: Oval ROIs at most this wide (pixels) are particle marks, never regions.
+PARTICLE_OVAL_MAX_PX = 80
+
 #: ImageJ window titles of the shown tables.
 TABLE_TITLES = {"summary": "Gold Digger Analysis", "nnd_stats": "Gold Digger NND",
                 "randomness": "Gold Digger Randomness", "clusters": "Gold Digger Clusters"}
@@ -135,7 +138,9 @@ def _particles_and_region(imp, values, rm_zip: Path | None, current: int):
     elif choice == "roi_manager":
         rm = convert.roi_manager()
         areas = [r for r in (rm.getRoisAsArray() if rm is not None else [])
-                 if convert.is_area_roi(r) and not str(r.getName() or "").startswith("gold-")]
+                 if convert.is_area_roi(r) and not str(r.getName() or "").startswith("gold-")
+                 and not (r.getType() == 1 and max(r.getBounds().width, r.getBounds().height)
+                          <= PARTICLE_OVAL_MAX_PX)]  # 1: ImageJ's Roi.OVAL (a particle)
         names = [str(r.getName() or "") for r in areas]
         if len(areas) > 1 and "" not in names and len(set(names)) == len(names):
             return particles, [convert.rois_to_region([r], w, h, str(r.getName()))
@@ -237,7 +242,14 @@ def run_from_files(args, values: Mapping) -> dict:
             geom = Region(geometry=roi_to_geometry(roi), name=str(roi.name))
             return Region.from_mask(geom.to_mask(image.shape_yx), name=str(roi.name))
 
-        areas = [r for r in load_rois(args.rois) if roi_to_geometry(r) is not None]
+        from roifile import ROI_TYPE
+
+        def is_mark(roi) -> bool:  # an oval particle mark, not a region
+            return roi.roitype == ROI_TYPE.OVAL and max(
+                roi.right - roi.left, roi.bottom - roi.top) <= PARTICLE_OVAL_MAX_PX
+
+        areas = [r for r in load_rois(args.rois)
+                 if not is_mark(r) and roi_to_geometry(r) is not None]
         region = named_area_regions(areas, to_region)
     if region is None and args.roi and choice != "hull":
         found = read_region(args.roi, image.shape_yx)
