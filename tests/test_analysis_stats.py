@@ -237,3 +237,42 @@ def test_cli_regions_folder_groups_and_bad_input(tmp_path):
     assert main(["analyze", str(data / "syn0.csv"), "-o", str(bad), "--pixel-size", "1",
                  "--classes", "6", "6", "-q"]) == 2
     assert not bad.exists() or not any(bad.rglob("*.csv"))
+
+
+def test_fiji_analyze_named_regions_append_columns_and_log(tmp_path):
+    """The installed macro's call: several named area ROIs of the ROI Manager are analysed
+    region by region; the tables carry image and region; the Log names the folder."""
+    from argparse import Namespace
+
+    from roifile import roiwrite
+
+    from golddigger.imagej.analyze import run_from_files
+    from golddigger.imagej.backend import safe_stem
+    from golddigger.imagej.calls import ANALYZE_FIELDS
+    from golddigger.imagej.options import parse_options
+    from golddigger.io.images import write_tiff
+    from golddigger.io.rois import region_to_imagej_roi, write_roiset
+
+    write_tiff(tmp_path / "image.tif", np.zeros((300, 300), np.uint8), 1.0)
+    rng = np.random.default_rng(2)
+    xy = rng.uniform(10, 290, (40, 2))
+    rois = tmp_path / "rois.zip"
+    write_roiset(rois, ParticleTable(xy[:, 0], xy[:, 1], np.full(40, 6.0)), 1.0)
+    roiwrite(rois, [region_to_imagej_roi(Region(geometry=box(0, 0, 150, 300)), "synapse"),
+                    region_to_imagej_roi(Region(geometry=box(150, 0, 300, 300)),
+                                         "background")], mode="a")
+    values = parse_options("region=roi_manager simulations=0 cluster_distance=20 "
+                           f"min_cluster_size=2 output=[{tmp_path / 'res'}]", ANALYZE_FIELDS)
+    args = Namespace(out=str(tmp_path), image=str(tmp_path / "image.tif"), current_slice=0,
+                     rois=str(rois), roi="", name="syn A.tif")
+    status = run_from_files(args, values)
+    assert status["regions"] == 2 and status["particles"] == 40
+    with open(tmp_path / "ij-summary.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["region"] for r in rows} == {"synapse", "background"}
+    assert {r["image"] for r in rows} == {safe_stem("syn A.tif")}
+    log = (tmp_path / "ij-log.txt").read_text()
+    assert str(tmp_path / "res") in log.splitlines()[0]
+    settings = list((tmp_path / "res").rglob("settings.json"))
+    assert len(settings) == 2
+    assert all('"cluster_distance_nm": 20.0' in p.read_text() for p in settings)
