@@ -286,8 +286,9 @@ def run(args) -> int:
             failed.append(f"{path}: {err}" if str(path) not in str(err) else str(err))
             logger.debug("failed", exc_info=True)
     if failed:
-        print(f"golddigger analyze: {len(failed)} of {len(paths)} input(s) failed (no "
-              "combined tables written):", file=sys.stderr)
+        extra = " (no combined tables written)" if len(paths) > 1 else ""
+        print(f"golddigger analyze: {len(failed)} of {len(paths)} input(s) failed{extra}:",
+              file=sys.stderr)
         for line in failed:
             print(f"  {line}", file=sys.stderr)
         return 1
