@@ -5,15 +5,16 @@
 // counts, area and density per class, nearest-neighbour distances within and between
 // classes, clusters, and Monte Carlo tests against random placement in the same region.
 // Shows the tables "Gold Digger Analysis" (counts, density, NND and clusters per class),
-// "Gold Digger NND", "Gold Digger Randomness" and "Gold Digger Clusters" and (plots) the particle map, NND histograms and L function; all tables
-// (CSV) and plots (PNG) are written to <output>/<image name>/ (default: a temporary
-// folder).
+// "Gold Digger NND", "Gold Digger Randomness" and "Gold Digger Clusters" (with image and
+// region columns; rows are added image after image with append) and (plots) the particle
+// map, NND histograms and L / g functions; all tables (CSV) and plots (PNG) are written to
+// <output>/<image name>/ (default: a temporary folder), named in the Log.
 //
 // In a macro:
-//   run("Analyze Gold Distribution", "region=selection simulations=199 output=[/data/analysis]");
+//   run("Analyze Gold Distribution", "region=selection simulations=499 output=[/data/analysis]");
 // Options: region (selection|roi_manager|hull), default_class (nm, for points that state
-// no class), pixel_size (nm/px; 0 = the image's calibration), simulations, output,
-// overwrite, plots.
+// no class), pixel_size (nm/px; 0 = the image's calibration), simulations,
+// cluster_distance (nm), min_cluster_size, output, overwrite, append, plots.
 //@GENERATED@
 
 requires("1.52t");
@@ -57,8 +58,10 @@ status = gdCheck(gdStatus(out), tmp);
 tables = newArray("summary", "nnd_stats", "randomness", "clusters");
 titles = newArray("Gold Digger Analysis", "Gold Digger NND", "Gold Digger Randomness",
 	"Gold Digger Clusters");
+append = gdFlag(opts, "append");
 for (i = 0; i < tables.length; i++)
-	gdLoadTable(tmp + "ij-" + tables[i] + ".csv", titles[i], false);
+	gdLoadTable(tmp + "ij-" + tables[i] + ".csv", titles[i], append);
+if (File.exists(tmp + "ij-log.txt")) print(File.openAsString(tmp + "ij-log.txt"));
 plots = gdField(status, "plots");
 if (gdFlag(opts, "plots") && plots != "none" && plots != "") {
 	files = split(plots, ",");
@@ -67,4 +70,4 @@ if (gdFlag(opts, "plots") && plots != "none" && plots != "") {
 gdCleanup(tmp);
 selectImage(id);
 showStatus("Gold Digger: " + gdField(status, "particles") + " particles analysed in "
-	+ gdField(status, "area_um2") + " um2");
+	+ gdField(status, "area_um2") + " um2 (output folder: see the Log)");

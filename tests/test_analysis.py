@@ -190,10 +190,15 @@ def test_analyze_with_mask_region_drops_outside_and_writes_outputs(tmp_path):
     mc = res.monte_carlo
     assert mc is not None and mc.n_sim == 19
     assert {t.statistic for t in mc.tests} == {"mean_nnd", "L_mad", "fraction_clustered"}
-    assert {t.relation for t in mc.tests if t.statistic == "mean_nnd"} == {
-        "6", "12", "6->12", "12->6"}
+    assert {(t.relation, t.null_model) for t in mc.tests if t.statistic == "mean_nnd"} == {
+        ("6", "random"), ("12", "random"), ("12->6", "12 re-placed, 6 kept"),
+        ("6->12", "6 re-placed, 12 kept")}
+    assert {(t.relation, t.null_model) for t in mc.tests if t.statistic == "L_mad"} == {
+        ("all", "random"), ("6", "random"), ("12", "random"),
+        ("6x12", "12 re-placed, 6 kept"), ("6x12", "6 re-placed, 12 kept"),
+        ("6x12", "random labels")}
     for t in mc.tests:
-        assert 1 / 20 <= t.p_value <= 1.0
+        assert 1 / 20 <= t.p_value <= t.p_adjusted <= 1.0
     tables = analysis_tables(res)
     assert set(tables) == set(TABLE_NAMES)
     for name, rows in tables.items():
@@ -207,10 +212,14 @@ def test_analyze_with_mask_region_drops_outside_and_writes_outputs(tmp_path):
     with open(written["summary"], newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["class"] for r in rows] == ["6", "12", "all"]
+    assert {r["image"] for r in rows} == {"ring"} and rows[0]["region_rule"] == "given"
     assert int(rows[2]["n"]) == 60 and int(rows[2]["n_outside_region"]) == 2
     assert [int(r["n_outside_region"]) for r in rows[:2]] == [2, 0]
     with open(written["randomness"], newline="") as fh:
-        assert "sim_2.5%" in next(csv.reader(fh))
+        head = next(csv.reader(fh))
+    assert head == ["image", "region", "statistic", "relation", "observed", "sim_mean",
+                    "sim_2.5%", "sim_97.5%", "p_value", "alternative", "n_sim", "verdict",
+                    "p_adjusted", "null_model"]
     settings = json.loads(written["settings"].read_text())
     assert settings["n_sim"] == 19 and settings["classes_nm"] == [6.0, 12.0]
     with pytest.raises(GoldDiggerError, match="overwrite"):
@@ -221,18 +230,31 @@ def test_analyze_with_mask_region_drops_outside_and_writes_outputs(tmp_path):
     assert sorted(p.name for p in (tmp_path / "ring").iterdir()) == sorted(
         p.name for p in written.values())
     assert not (tmp_path / "ring" / "l_function.png").exists()
-    assert (tmp_path / "ring" / "randomness.csv").read_text().startswith("statistic,")
+    assert (tmp_path / "ring" / "randomness.csv").read_text().startswith(
+        "image,region,statistic,")
 
 
 def test_analyze_default_region_and_input_checks():
+    # default region: Ripley-Rasson. A 10 x 10 lattice (1 nm pixels at 0.5 nm/px): hull =
+    # the 4.5 nm square, m = 4 corners of n = 100 points: area 4.5^2 * 100 / 96
+    gx, gy = np.meshgrid(np.arange(10.0), np.arange(10.0))
+    lattice = ParticleTable(gx.ravel(), gy.ravel(), np.full(100, 6.0))
+    res = analyze(lattice, 0.5, n_sim=0)
+    assert res.area_nm2 == pytest.approx(4.5 ** 2 * 100 / 96, rel=1e-9)
+    assert res.settings["region_rule"].startswith("estimated from the particles")
+    assert res.tables()["summary"][0]["region"] == "ripley-rasson"
+    old = analyze(lattice, 0.5, n_sim=0, buffer_nm=30)  # the old rule, on request
+    assert old.area_nm2 == pytest.approx(Polygon([(0, 0), (4.5, 0), (4.5, 4.5), (0, 4.5)])
+                                         .buffer(30, quad_segs=16).area, rel=1e-9)
     particles = ParticleTable([100, 150, 130], [100, 100, 160], [6, 6, 6])
-    res = analyze(particles, 0.5, n_sim=0)
-    hull = Polygon([(50, 50), (75, 50), (65, 80)]).buffer(30, quad_segs=16)
-    assert res.area_nm2 == pytest.approx(hull.area, rel=1e-3)
+    with pytest.raises(GoldDiggerError, match="too few to estimate the region"):
+        analyze(particles, 0.5, n_sim=0)
+    with pytest.raises(GoldDiggerError, match="given twice"):
+        analyze(particles, 0.5, box(0, 0, 200, 200), classes=[6, 6], n_sim=0)
     stack = ParticleTable([1, 2, 3], [1, 2, 3], [6, 6, 6], slice=[0, 0, 1])
     with pytest.raises(GoldDiggerError, match="slice"):
-        analyze(stack, 1.0, n_sim=0)
-    assert len(analyze(stack, 1.0, n_sim=0, slice=0).cls) == 2
+        analyze(stack, 1.0, box(0, 0, 10, 10), n_sim=0)
+    assert len(analyze(stack, 1.0, box(0, 0, 10, 10), n_sim=0, slice=0).cls) == 2
     with pytest.raises(GoldDiggerError, match="no particles"):
         analyze(ParticleTable.empty(), 1.0)
     with pytest.raises(GoldDiggerError):
@@ -256,7 +278,7 @@ def test_cli_analyze(tmp_path):
             "--roi", str(tmp_path), "-q"]
     assert main(args) == 0
     summary = (out / "ring" / "summary.csv").read_text()
-    assert summary.splitlines()[-1].startswith("all,40,")
+    assert summary.splitlines()[-1].startswith("ring,ring_region,all,40,")
     assert (out / "ring" / "l_function.png").is_file()
     assert main(args) == 2  # refuses to overwrite
     assert main(args + ["--overwrite", "--no-plots", "--cluster-distance", "20"]) == 0
@@ -273,9 +295,9 @@ def test_cli_analyze(tmp_path):
     assert main(["analyze", str(tmp_path / "stack.csv"), "-o", str(out), "--pixel-size", "1",
                  "--n-sim", "0", "--no-plots", "-q"]) == 0
     assert (out / "stack" / "slice1" / "summary.csv").read_text().splitlines()[-1].startswith(
-        "all,40,")
+        "stack slice 1,ripley-rasson,all,40,")
     assert (out / "stack" / "slice2" / "summary.csv").read_text().splitlines()[-1].startswith(
-        "all,10,")
+        "stack slice 2,ripley-rasson,all,10,")
 
 
 REAL = Path(__file__).parents[1].parent / "shared/data/mpfi-fril"

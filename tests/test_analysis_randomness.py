@@ -119,12 +119,13 @@ def test_clustered_pattern_is_flagged():
     for seed in range(3):
         xy = _thomas(L_SHAPE, 8, 10, 12.0, rng)
         particles = ParticleTable(xy[:, 0], xy[:, 1], np.full(len(xy), 6.0))
-        res = analyze(particles, 1.0, L_SHAPE, n_sim=39, seed=seed, hard_core=0.0)
+        res = analyze(particles, 1.0, L_SHAPE, n_sim=99, seed=seed, hard_core=0.0)
         mc = res.monte_carlo
-        assert mc.test("L_mad", "all").p_value == pytest.approx(1 / 40)
+        assert mc.test("L_mad", "all").p_value == pytest.approx(1 / 100)
+        assert mc.test("L_mad", "all").p_adjusted <= 0.05
         assert mc.test("L_mad", "all").verdict == "clustered"
         nnd = mc.test("mean_nnd", "6")
-        assert nnd.p_value <= 0.05 and nnd.verdict == "clustered"
+        assert nnd.p_adjusted <= 0.05 and nnd.verdict == "clustered"
         assert nnd.observed < nnd.sim_lo
 
 
@@ -137,10 +138,12 @@ def test_cross_class_attraction_is_flagged():
     keep = shapely.contains_xy(L_SHAPE, twelve[:, 0], twelve[:, 1])
     xy = np.vstack([six, twelve[keep]])
     d = np.r_[np.full(60, 6.0), np.full(keep.sum(), 12.0)]
-    res = analyze(ParticleTable(xy[:, 0], xy[:, 1], d), 1.0, L_SHAPE, n_sim=39, seed=1)
-    t = res.monte_carlo.test("mean_nnd", "12->6")
-    assert t.p_value <= 0.05 and t.verdict == "clustered"
-    assert res.monte_carlo.test("L_mad", "6x12").verdict == "clustered"
+    res = analyze(ParticleTable(xy[:, 0], xy[:, 1], d), 1.0, L_SHAPE, n_sim=299, seed=1)
+    mc = res.monte_carlo
+    t = mc.test("mean_nnd", "12->6", "12 re-placed, 6 kept")
+    assert t.p_value <= 0.01 and t.direction == "associated"
+    assert mc.test("L_mad", "6x12", "12 re-placed, 6 kept").verdict == "associated"
+    assert mc.test("L_mad", "6x12", "6 re-placed, 12 kept").verdict == "associated"
 
 
 def test_randomness_respects_the_region():
@@ -148,8 +151,8 @@ def test_randomness_respects_the_region():
     rng = np.random.default_rng(9)
     xy, _ = simulate_pattern(ARM, (80,), (6.0,), rng)
     particles = ParticleTable(xy[:, 0], xy[:, 1], np.full(80, 6.0))
-    in_l = analyze(particles, 1.0, L_SHAPE, n_sim=39, seed=3).monte_carlo
-    assert in_l.test("L_mad", "all").p_value <= 0.05
+    in_l = analyze(particles, 1.0, L_SHAPE, n_sim=99, seed=3).monte_carlo
+    assert in_l.test("L_mad", "all").p_adjusted <= 0.05
     assert in_l.test("L_mad", "all").verdict == "clustered"
     in_arm = analyze(particles, 1.0, ARM, n_sim=39, seed=3).monte_carlo
     assert in_arm.test("L_mad", "all").p_value > 0.05

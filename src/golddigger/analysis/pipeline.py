@@ -14,7 +14,12 @@ from golddigger.analysis.clusters import (
     cluster_labels,
     describe_clusters,
 )
-from golddigger.analysis.geometry import DEFAULT_BUFFER_NM, default_region, region_geometry_nm
+from golddigger.analysis.geometry import (
+    default_region,
+    distance_to_edge,
+    polygons_of,
+    region_geometry_nm,
+)
 from golddigger.analysis.neighbours import cross_nnd, nnd
 from golddigger.analysis.randomness import (
     DEFAULT_ALPHA,
@@ -31,7 +36,10 @@ from golddigger.io.images import validate_pixel_size
 from golddigger.io.regions import Region
 from golddigger.particles import ParticleTable
 
-__all__ = ["analyze", "nearest_by_class"]
+__all__ = ["analyze", "analyze_regions", "check_classes", "nearest_by_class"]
+
+#: Region names (lower case, contained) taken as the non-specific labelling reference.
+BACKGROUND_WORDS = ("background", "non-specific", "nonspecific")
 
 logger = logging.getLogger(__name__)
 
@@ -92,13 +100,32 @@ def _as_region(region) -> Region | None:
     raise TypeError("region must be a Region, a shapely geometry (pixels) or a bool mask")
 
 
+def check_classes(classes: Sequence[float] | None) -> list[float] | None:
+    """Sorted size classes, or None; duplicates, non-finite or non-positive sizes raise."""
+    if classes is None:
+        return None
+    vals = [float(c) for c in classes]
+    if not vals:
+        raise GoldDiggerError("no size classes given (--classes needs at least one size)")
+    bad = [c for c in vals if not np.isfinite(c) or c <= 0]
+    if bad:
+        raise GoldDiggerError(f"size classes must be positive diameters in nm, got {bad[0]:g}")
+    rounded = [round(c, 3) for c in vals]
+    dup = sorted({c for c in rounded if rounded.count(c) > 1})
+    if dup:
+        raise GoldDiggerError(f"size class {dup[0]:g} nm is given twice; give each class once "
+                              "(--classes 6 12)")
+    return sorted(vals)
+
+
 def analyze(particles: ParticleTable, pixel_size_nm: float, region=None, *,
             classes: Sequence[float] | None = None,
             cluster_distance_nm: float = DEFAULT_CLUSTER_DISTANCE_NM,
             min_cluster_size: int = DEFAULT_MIN_CLUSTER_SIZE,
             n_sim: int = DEFAULT_N_SIM, seed: int | None = 0, alpha: float = DEFAULT_ALPHA,
             hard_core: float = 1.0, r_max_nm: float | None = None,
-            buffer_nm: float = DEFAULT_BUFFER_NM, slice: int | None = None, name: str = "",
+            buffer_nm: float | None = None, slice: int | None = None, name: str = "",
+            association: bool = True,
             progress: Callable[[int, int], None] | None = None) -> AnalysisResult:
     """Density, nearest neighbours, clusters and randomness tests of one image's particles.
 
@@ -110,7 +137,8 @@ def analyze(particles: ParticleTable, pixel_size_nm: float, region=None, *,
         nm per pixel; every distance and area is reported in nm / um².
     region : Region, shapely geometry or bool mask, optional
         Where to analyse, in pixels of the same image. Particles outside are left out.
-        Default: the convex hull of the particles grown by ``buffer_nm``.
+        Default: the Ripley-Rasson estimate of the (convex) window from the particles
+        (`geometry.ripley_rasson_window`); the tables name the region used.
     classes : sequence of float, optional
         Size classes (nm); each particle gets the nearest. Default: the diameters present.
     cluster_distance_nm : float
@@ -118,7 +146,8 @@ def analyze(particles: ParticleTable, pixel_size_nm: float, region=None, *,
     min_cluster_size : int
         Smallest linked group reported as a cluster.
     n_sim : int
-        Random patterns for the randomness tests (0 skips them).
+        Random patterns per null model (0 skips the tests). P-values are Holm-adjusted
+        over the image's tests (`randomness`).
     seed : int or None
         Seed of the simulations.
     alpha : float
@@ -129,15 +158,18 @@ def analyze(particles: ParticleTable, pixel_size_nm: float, region=None, *,
     r_max_nm : float, optional
         Largest distance of the L function. Default: a quarter of the shorter side of the
         region's bounding box.
-    buffer_nm : float
-        Growth of the default hull region.
+    buffer_nm : float, optional
+        Instead of the Ripley-Rasson window, use the old default: the particles' hull grown
+        by this much (biased towards "clustered"; for comparisons only).
     slice : int, optional
         For particles of a stack: the 0-based slice to analyse (required when the table
         holds several slices).
     name : str
         The image's name, for titles and tables.
+    association : bool
+        Also test association between classes (conditional and random-labelling nulls).
     progress : callable, optional
-        ``progress(done, n_sim)`` after each simulation.
+        ``progress(done, total)`` after each simulation.
 
     Returns
     -------
@@ -165,15 +197,19 @@ def analyze(particles: ParticleTable, pixel_size_nm: float, region=None, *,
             f"{name or 'the particles'}: particles of {np.unique(particles.slice).size} stack "
             "slices; analyse one slice at a time (slice=...)")
     region = _as_region(region)
+    classes = check_classes(classes)
+    given = region is not None
     if region is None:
         if len(particles) == 0:
             raise GoldDiggerError(f"{name or 'analyze'}: no particles and no region; give a "
                                   "region to analyse an empty image")
-        region = default_region(particles.xy, px, buffer_nm)
+        try:
+            region = default_region(particles.xy, px, buffer_nm)
+        except GoldDiggerError as err:
+            raise GoldDiggerError(f"{name or 'analyze'}: {err}") from None
     geom = region_geometry_nm(region, px)
     if classes is None:
         classes = sorted({float(np.round(d, 3)) for d in particles.diameter_nm})
-    classes = sorted(float(c) for c in classes)
     if len(particles) and not classes:
         raise ValueError("no size classes")
     class_names = tuple(class_key(c) for c in classes)
@@ -199,11 +235,21 @@ def analyze(particles: ParticleTable, pixel_size_nm: float, region=None, *,
     r_max = float(r_max_nm) if r_max_nm is not None else default_r_max(geom)
     if r_max <= 0:
         raise ValueError(f"r_max must be > 0 nm, got {r_max}")
+    if given:
+        rule = "given"
+    elif buffer_nm is None:
+        rule = ("estimated from the particles: Ripley-Rasson convex window (hull scaled by "
+                "sqrt(n/(n-m)))")
+    else:
+        rule = f"estimated from the particles: convex hull + {buffer_nm:g} nm (biased)"
     settings = {"name": name, "pixel_size_nm": px, "region": region.name or "given",
+                "region_rule": rule,
                 "cluster_distance_nm": float(cluster_distance_nm),
                 "min_cluster_size": int(min_cluster_size), "n_sim": int(n_sim), "seed": seed,
                 "alpha": float(alpha), "hard_core": float(hard_core), "r_max_nm": r_max,
-                "buffer_nm": float(buffer_nm), "slice": slice}
+                "buffer_nm": None if buffer_nm is None else float(buffer_nm), "slice": slice,
+                "association": bool(association),
+                "multiple_testing": "Holm over all tests of this image and region"}
     _warn_overlaps(xy, cls, classes, hard_core, name)
     mc = None
     if n_sim > 0 and len(particles) >= 2:
@@ -211,7 +257,7 @@ def analyze(particles: ParticleTable, pixel_size_nm: float, region=None, *,
                           tuple(int(np.sum(cls == c)) for c in range(len(classes))),
                           hard_core=hard_core, r=np.linspace(0.0, r_max, N_R),
                           cluster_distance_nm=float(cluster_distance_nm),
-                          min_cluster_size=int(min_cluster_size))
+                          min_cluster_size=int(min_cluster_size), association=association)
         mc = run_monte_carlo(xy, cls, model, n_sim=n_sim, seed=seed, alpha=alpha,
                              progress=progress)
     elif n_sim > 0:
@@ -221,4 +267,78 @@ def analyze(particles: ParticleTable, pixel_size_nm: float, region=None, *,
         input_rows=rows, n_outside=n_outside, n_outside_by_class=outside_by_class,
         class_names=class_names,
         diameters_nm=tuple(classes), cls=cls, xy_nm=xy, nearest=nearest,
-        cluster_labels=labels, clusters=clusters, monte_carlo=mc, settings=settings)
+        cluster_labels=labels, clusters=clusters, monte_carlo=mc, settings=settings,
+        edge_distance_nm=distance_to_edge(geom, xy))
+
+
+def _is_background(name: str) -> bool:
+    low = (name or "").lower()
+    return any(w in low for w in BACKGROUND_WORDS)
+
+
+def analyze_regions(particles: ParticleTable, pixel_size_nm: float, regions: Sequence[Region],
+                    *, name: str = "", progress: Callable[[int, int], None] | None = None,
+                    **kwargs) -> list[AnalysisResult]:
+    """`analyze` in each of several named regions of one image (synapse, extrasynaptic,
+    background).
+
+    Each particle belongs to one region: where regions overlap (an extrasynaptic outline
+    drawn around the synapse), the overlap belongs to the smaller region, and is cut out of
+    the larger one (its area and density exclude it). A region whose name contains
+    "background" gives the non-specific density, reported in every region's summary
+    (``background_density_per_um2``, ``specific_density_per_um2`` = density - background).
+
+    Parameters
+    ----------
+    particles : ParticleTable
+    pixel_size_nm : float
+    regions : sequence of Region
+        Named area regions (pixels); names must differ.
+    name : str
+        The image's name.
+    **kwargs
+        Passed to `analyze` (``classes``, ``n_sim``, ...).
+
+    Returns
+    -------
+    list of AnalysisResult
+        In the order of ``regions``.
+    """
+    from shapely import affinity
+    from shapely.geometry import MultiPolygon
+
+    if not regions:
+        raise GoldDiggerError(f"{name or 'analyze'}: no regions")
+    names = [r.name or f"region {i + 1}" for i, r in enumerate(regions)]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise GoldDiggerError(f"{name or 'analyze'}: two regions are named {dup[0]!r}; give "
+                              "each area ROI its own name (ImageJ: ROI Manager > Rename)")
+    px = validate_pixel_size(pixel_size_nm, name or "analyze")
+    geoms = [region_geometry_nm(r, 1.0) for r in regions]  # pixels, masks traced
+    order = np.argsort([g.area for g in geoms], kind="stable")
+    effective = list(geoms)
+    for k, i in enumerate(order):
+        for j in order[:k]:
+            if effective[i].intersects(geoms[j]):
+                effective[i] = effective[i].difference(geoms[j])
+    results = []
+    for i in range(len(regions)):
+        polys = polygons_of(effective[i])
+        if not polys or sum(p.area for p in polys) <= 0:
+            raise GoldDiggerError(f"{name or 'analyze'}: region {names[i]!r} lies wholly "
+                                  "inside smaller regions; nothing of it is left")
+        geom = polys[0] if len(polys) == 1 else MultiPolygon(polys)
+        sub = Region(geometry=affinity.scale(geom, 1.0, 1.0, origin=(0, 0)), name=names[i])
+        res = analyze(particles, px, sub, name=name, progress=progress, **kwargs)
+        res.settings["region"] = names[i]
+        results.append(res)
+    bg = [r for r, n in zip(results, names, strict=True) if _is_background(n)]
+    if bg:
+        area = sum(r.area_um2 for r in bg)
+        dens = {cname: sum(r.counts()[cname] for r in bg) / area
+                for cname in bg[0].class_names}
+        dens["all"] = sum(len(r.cls) for r in bg) / area
+        for r in results:
+            r.background_density = dens
+    return results

@@ -66,6 +66,9 @@ def _nice_width(upper: float, n_bins: int = 20) -> float:
 
 
 def _rel_label(rel: str) -> str:
+    if " | " in rel:
+        rel, null = rel.split(" | ", 1)
+        return f"{_rel_label(rel)}, {null}"
     if "->" in rel:
         a, b = rel.split("->")
         return f"{a} nm -> nearest {b} nm"
@@ -113,7 +116,8 @@ def plot_nnd(result: AnalysisResult, path: str | Path) -> Path | None:
             mean = hists.mean(axis=0)
             ax.stairs(mean, edges, color="k", lw=1.2, zorder=3, label="random, mean")
             test = mc.test("mean_nnd", rel)
-            title += f"\n(random {test.sim_mean:.1f} nm, p = {test.p_value:.3g})"
+            title += (f"\n(null {test.sim_mean:.1f} nm, p = {test.p_value:.3g}, "
+                      f"Holm {test.p_adjusted:.3g})")
         ax.stairs(counts, edges, color=_OBS_COLOR, lw=2.0, zorder=2, label="observed")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("nearest-neighbour distance (nm)")
@@ -127,40 +131,57 @@ def plot_nnd(result: AnalysisResult, path: str | Path) -> Path | None:
 def _suptitle(result: AnalysisResult, what: str) -> str:
     counts = ", ".join(f"{v} x {k} nm" for k, v in result.counts().items())
     head = f"{result.name}: " if result.name else ""
+    if result.region_name not in ("", "given"):
+        head += f"[{result.region_name}] "
     mc = result.monte_carlo
     sims = f"; {mc.n_sim} random patterns" if mc is not None else ""
     return f"{head}{what} ({counts} in {result.area_um2:.3g} um²{sims})"
 
 
 def plot_l(result: AnalysisResult, path: str | Path) -> Path | None:
-    """L(r) - r per relation with the simulations' mean, pointwise band and global MAD
-    envelope. Returns the path, or None without randomness tests."""
+    """Per relation and null model: L(r) - r with the simulations' mean, pointwise band and
+    global MAD envelope (left), and the pair correlation g(r) with its pointwise band
+    (right). Returns the path, or None without randomness tests."""
     mc = result.monte_carlo
     if mc is None or not mc.envelopes:
         return None
-    rels = list(mc.envelopes)
-    fig, axes = _figure(len(rels))
+    keys = list(mc.envelopes)
+    fig, axes = _figure(2 * len(keys))
     r = mc.model.r
     level = f"{100 * (1 - mc.alpha):g}%"
-    for ax, rel in zip(axes, rels, strict=False):
-        env = mc.envelopes[rel]
-        mean, lo, hi = mc.pointwise(f"L {rel}")
+    for k, key in enumerate(keys):
+        ax, gx = axes[2 * k], axes[2 * k + 1]
+        env = mc.envelopes[key]
+        mean, lo, hi = mc.pointwise(f"L {key}")
         ax.fill_between(r, lo, hi, color=_ENV_COLOR, alpha=0.45, lw=0,
-                        label=f"random, pointwise {level}")
-        ax.plot(r, mean, color="k", lw=1, ls="--", label="random, mean")
+                        label=f"null, pointwise {level}")
+        ax.plot(r, mean, color="k", lw=1, ls="--", label="null, mean")
         ax.plot(r, env.lo, color=_GLOBAL_COLOR, lw=1, ls=":")
         ax.plot(r, env.hi, color=_GLOBAL_COLOR, lw=1, ls=":", label=f"global {level} envelope")
-        ax.plot(r, mc.observed[f"L {rel}"], color=_OBS_COLOR, lw=2, label="observed")
+        ax.plot(r, mc.observed[f"L {key}"], color=_OBS_COLOR, lw=2, label="observed")
         ax.axhline(0, color="0.3", lw=0.5)
-        test = mc.test("L_mad", rel)
-        ax.set_title(f"{_rel_label(rel)}: global test p = {test.p_value:.3g} "
-                     f"({test.verdict})", fontsize=9)
+        test = mc.test("L_mad", key)
+        ax.set_title(f"{_rel_label(key)}\nL test p = {test.p_value:.3g}, Holm "
+                     f"{test.p_adjusted:.3g} ({test.verdict})", fontsize=8)
         ax.set_xlabel("r (nm)")
         ax.set_ylabel("L(r) - r (nm)")
         ax.set_xlim(0, r.max())
-        if ax is axes[0]:
+        if k == 0:
             ax.legend(fontsize=7, frameon=False)
-    fig.suptitle(_suptitle(result, "Besag's L function"), fontsize=10)
+        g_obs = mc.observed.get(f"g {key}")
+        if g_obs is None:
+            gx.set_visible(False)
+            continue
+        g_mean, g_lo, g_hi = mc.pointwise(f"g {key}")
+        gx.fill_between(r, g_lo, g_hi, color=_ENV_COLOR, alpha=0.45, lw=0)
+        gx.plot(r, g_mean, color="k", lw=1, ls="--")
+        gx.plot(r, g_obs, color=_OBS_COLOR, lw=2)
+        gx.axhline(1, color="0.3", lw=0.5)
+        gx.set_title(f"{_rel_label(key)}\npair correlation g(r) (descriptive)", fontsize=8)
+        gx.set_xlabel("r (nm)")
+        gx.set_ylabel("g(r)")
+        gx.set_xlim(0, r.max())
+    fig.suptitle(_suptitle(result, "Besag's L and pair correlation g"), fontsize=10)
     return _save(fig, path)
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from golddigger.analysis.result import TABLE_NAMES, AnalysisResult
 from golddigger.io.safe import atomic_write_text, check_writable
 
-__all__ = ["PLOT_FILES", "analysis_tables", "output_paths", "table_to_csv", "write_outputs"]
+__all__ = ["PLOT_FILES", "analysis_tables", "combined_tables", "output_paths", "table_to_csv",
+           "write_combined", "write_outputs"]
 
 logger = logging.getLogger(__name__)
 
@@ -120,15 +121,111 @@ def _empty_headers(result: AnalysisResult) -> dict[str, list[str]]:
 
     counts = [f"n_{k}" for k in result.class_names]
     lo, hi = quantile_names(float(result.settings.get("alpha", 0.05)))
-    return {
+    keys = ["image", "region"]
+    heads = {
         "clusters": ["cluster", "n", "classes", *counts, "hull_area_nm2", "centroid_x_px",
                      "centroid_y_px", "centroid_x_nm", "centroid_y_nm",
                      "nearest_cluster_by_edge", "edge_distance_nm",
                      "nearest_cluster_by_centroid", "centroid_distance_nm"],
         "randomness": ["statistic", "relation", "observed", "sim_mean", lo, hi, "p_value",
-                       "alternative", "n_sim", "verdict"],
+                       "alternative", "n_sim", "verdict", "p_adjusted", "null_model"],
         "l_function": ["relation", "r_nm", "l_minus_r_nm", "sim_mean_nm", "pointwise_lo_nm",
-                       "pointwise_hi_nm", "global_lo_nm", "global_hi_nm"],
-        "nnd": ["particle", "input_row", "x_px", "y_px", "x_nm", "y_nm", "class", "cluster"],
+                       "pointwise_hi_nm", "global_lo_nm", "global_hi_nm", "null_model", "g",
+                       "g_sim_mean", "g_pointwise_lo", "g_pointwise_hi"],
+        "nnd": ["particle", "input_row", "x_px", "y_px", "x_nm", "y_nm", "class", "cluster",
+                "edge_distance_nm"],
         "nnd_stats": ["from", "to", "n", "mean_nm", "sd_nm", "median_nm", "min_nm", "max_nm"],
     }
+    return {name: keys + cols for name, cols in heads.items()}
+
+
+def combined_tables(results: list[AnalysisResult], groups: dict[str, str] | None = None,
+                    n_perm: int = 999, seed: int | None = 0) -> dict[str, list[dict]]:
+    """The tables of many images and regions together.
+
+    Returns ``summary``, ``nnd_stats``, ``randomness`` (the per-image tables stacked; their
+    ``image`` and ``region`` columns tell the rows apart), ``pooled_l`` (K and L - r pooled
+    over the images of each region name, per relation, weighted by ``n (n - 1)``; per group
+    too with ``groups``) and ``groups`` (the permutation test between groups per region and
+    relation; empty without ``groups``).
+    """
+    import numpy as np
+
+    from golddigger.analysis.randomness import N_R
+    from golddigger.analysis.replicates import group_test, pool, replicate_k
+    from golddigger.analysis.ripley import l_function
+
+    out: dict[str, list[dict]] = {"summary": [], "nnd_stats": [], "randomness": [],
+                                  "pooled_l": [], "groups": []}
+    for res in results:
+        out["summary"] += res.summary_rows()
+        out["nnd_stats"] += res.nnd_stats_rows()
+        out["randomness"] += res.randomness_rows()
+    if not results:
+        return out
+    r_max = min(float(res.settings.get("r_max_nm") or 0) for res in results)
+    if not r_max > 0:
+        return out
+    r = np.linspace(0.0, r_max, N_R)
+    reps = [k for res in results for k in replicate_k(res, r)]
+    keys = sorted({(x.region, x.relation) for x in reps})
+    for region, relation in keys:
+        sel = [x for x in reps if x.region == region and x.relation == relation]
+        parts = [("all", sel)]
+        if groups:
+            names = sorted({groups[x.image] for x in sel if x.image in groups})
+            parts += [(g, [x for x in sel if groups.get(x.image) == g]) for g in names]
+        for group, members in parts:
+            k = pool(members)
+            lr = l_function(k) - r
+            for i in range(r.size):
+                out["pooled_l"].append({
+                    "region": region, "relation": relation, "group": group, "r_nm": float(r[i]),
+                    "k_nm2": float(k[i]), "l_minus_r_nm": float(lr[i]),
+                    "n_images": len(members), "n_particles": int(sum(x.n for x in members))})
+        if groups:
+            try:
+                t = group_test(sel, groups, n_perm=n_perm, seed=seed)
+            except ValueError as err:
+                logger.info("group test %s %s: %s", region, relation, err)
+                continue
+            out["groups"].append({"region": region, "relation": relation,
+                                  "groups": ";".join(t.groups),
+                                  "n_images": ";".join(str(n) for n in t.n_images),
+                                  "statistic": t.statistic, "p_value": t.p_value,
+                                  "n_perm": t.n_perm})
+    return out
+
+
+def write_combined(results: list[AnalysisResult], outdir: str | Path,
+                   groups: dict[str, str] | None = None, n_perm: int = 999,
+                   seed: int | None = 0) -> dict:
+    """Write `combined_tables` as ``<name>.csv`` into ``outdir`` (``groups.csv`` only with
+    groups). Returns name to path, and ``"_messages"``: lines worth showing."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    tables = combined_tables(results, groups, n_perm, seed)
+    written: dict = {"_messages": []}
+    if groups:
+        known = {res.name for res in results}
+        missing = sorted(known - set(groups))
+        if missing:
+            written["_messages"].append(
+                f"groups: {len(missing)} image(s) have no group and are left out of the "
+                f"comparison ({', '.join(missing[:5])}{'...' if len(missing) > 5 else ''})")
+    heads = {"pooled_l": ["region", "relation", "group", "r_nm", "k_nm2", "l_minus_r_nm",
+                          "n_images", "n_particles"],
+             "groups": ["region", "relation", "groups", "n_images", "statistic", "p_value",
+                        "n_perm"]}
+    for name, rows in tables.items():
+        if name == "groups" and not groups:
+            continue
+        path = outdir / f"{name}.csv"
+        atomic_write_text(path, table_to_csv(rows, heads.get(name, ["image", "region"])))
+        written[name] = path
+    for row in tables["groups"]:
+        written["_messages"].append(
+            f"groups {row['groups']} ({row['n_images']} images), {row['region']} "
+            f"{row['relation']}: pooled L differs with p = {row['p_value']:.3g} "
+            f"({row['n_perm']} permutations)")
+    return written

@@ -57,6 +57,11 @@ class AnalysisResult:
         The randomness tests (None when ``n_sim = 0`` or too few particles).
     settings : dict
         The parameters used.
+    edge_distance_nm : numpy.ndarray
+        Distance of each particle to the region's boundary (nm).
+    background_density : dict or None
+        Non-specific density (per um², by class name and ``"all"``) measured in the
+        image's background region(s), when there are any (`analyze_regions`).
     """
 
     name: str
@@ -76,6 +81,8 @@ class AnalysisResult:
     clusters: list[Cluster]
     monte_carlo: MonteCarloResult | None
     settings: dict = field(default_factory=dict)
+    edge_distance_nm: np.ndarray | None = None
+    background_density: dict[str, float] | None = None
 
     # ------------------------------------------------------------------ convenience
     @property
@@ -97,9 +104,18 @@ class AnalysisResult:
         c = self.class_names.index(source)
         return self.nearest[target][0][self.cls == c]
 
+    @property
+    def region_name(self) -> str:
+        """The region's name as the tables give it."""
+        return str(self.settings.get("region") or self.region.name or "given")
+
+    def _keys(self) -> dict:
+        return {"image": self.name, "region": self.region_name}
+
     # ------------------------------------------------------------------ tables
     def summary_rows(self) -> list[dict]:
-        """Per class and all: counts, area, density, NND within the class, clustering."""
+        """Per class and all: counts, area, density, NND within the class, clustering, and
+        the background (non-specific) density when the image has a background region."""
         rows = density_rows(self.cls, self.class_names, self.area_nm2)
         in_cluster = self.cluster_labels > 0
         for row in rows:
@@ -120,7 +136,11 @@ class AnalysisResult:
             row["n_clusters"] = (len(self.clusters) if row["class"] == "all" else
                                  sum(1 for c in self.clusters if c.counts[row["class"]] > 0))
             row["n_outside_region"] = self.n_outside_by_class.get(row["class"], 0)
-        return rows
+            bg = (self.background_density or {}).get(row["class"], float("nan"))
+            row["background_density_per_um2"] = bg
+            row["specific_density_per_um2"] = row["density_per_um2"] - bg
+            row["region_rule"] = str(self.settings.get("region_rule", "given"))
+        return [{**self._keys(), **row} for row in rows]
 
     def nnd_rows(self) -> list[dict]:
         """One row per particle: position, class, cluster, and the distance to (and number
@@ -128,11 +148,13 @@ class AnalysisResult:
         rows = []
         px = self.pixel_size_nm
         for i in range(len(self.cls)):
-            row = {"particle": i + 1, "input_row": int(self.input_rows[i]) + 1,
+            row = {**self._keys(), "particle": i + 1, "input_row": int(self.input_rows[i]) + 1,
                    "x_px": float(self.particles.x[i]), "y_px": float(self.particles.y[i]),
                    "x_nm": float(self.particles.x[i] * px), "y_nm": float(self.particles.y[i] * px),
                    "class": self.class_names[self.cls[i]],
-                   "cluster": int(self.cluster_labels[i])}
+                   "cluster": int(self.cluster_labels[i]),
+                   "edge_distance_nm": (float(self.edge_distance_nm[i])
+                                        if self.edge_distance_nm is not None else float("nan"))}
             for name in self.class_names:
                 d, j = self.nearest[name]
                 row[f"nnd_to_{name}_nm"] = float(d[i])
@@ -148,7 +170,7 @@ class AnalysisResult:
                 if self.counts()[a] == 0:
                     continue
                 stats = nnd_stats(self.nnd(a, b))
-                rows.append({"from": a, "to": b, **stats})
+                rows.append({**self._keys(), "from": a, "to": b, **stats})
         return rows
 
     def cluster_rows(self) -> list[dict]:
@@ -157,7 +179,7 @@ class AnalysisResult:
         px = self.pixel_size_nm
         for c in self.clusters:
             cx, cy = c.centroid_nm
-            row = {"cluster": c.id, "n": c.n, "classes": c.classes}
+            row = {**self._keys(), "cluster": c.id, "n": c.n, "classes": c.classes}
             row.update({f"n_{k}": v for k, v in c.counts.items()})
             row.update({
                 "hull_area_nm2": c.hull_area_nm2,
@@ -175,23 +197,36 @@ class AnalysisResult:
         """One row per test (empty without Monte Carlo)."""
         if self.monte_carlo is None:
             return []
-        return [t.to_row(self.monte_carlo.alpha) for t in self.monte_carlo.tests]
+        return [{**self._keys(), **t.to_row(self.monte_carlo.alpha)}
+                for t in self.monte_carlo.tests]
 
     def l_function_rows(self) -> list[dict]:
-        """L(r) - r of each relation with its pointwise and global envelopes, one row per r."""
+        """L(r) - r of each relation and null model with its pointwise and global envelopes,
+        and the pair correlation g(r) with its pointwise band, one row per r."""
+        from golddigger.analysis.randomness import _split
+
         mc = self.monte_carlo
         if mc is None:
             return []
         rows = []
         r = mc.model.r
-        for rel, env in mc.envelopes.items():
-            obs = mc.observed[f"L {rel}"]
-            mean, lo, hi = mc.pointwise(f"L {rel}")
+        for key, env in mc.envelopes.items():
+            rel, null = _split(key)
+            obs = mc.observed[f"L {key}"]
+            mean, lo, hi = mc.pointwise(f"L {key}")
+            g_obs = mc.observed.get(f"g {key}")
+            if g_obs is not None:
+                g_mean, g_lo, g_hi = mc.pointwise(f"g {key}")
+            else:
+                g_obs = g_mean = g_lo = g_hi = np.full(r.size, np.nan)
             for k in range(r.size):
-                rows.append({"relation": rel, "r_nm": float(r[k]),
+                rows.append({**self._keys(), "relation": rel, "r_nm": float(r[k]),
                              "l_minus_r_nm": float(obs[k]), "sim_mean_nm": float(mean[k]),
                              "pointwise_lo_nm": float(lo[k]), "pointwise_hi_nm": float(hi[k]),
-                             "global_lo_nm": float(env.lo[k]), "global_hi_nm": float(env.hi[k])})
+                             "global_lo_nm": float(env.lo[k]), "global_hi_nm": float(env.hi[k]),
+                             "null_model": null, "g": float(g_obs[k]),
+                             "g_sim_mean": float(g_mean[k]), "g_pointwise_lo": float(g_lo[k]),
+                             "g_pointwise_hi": float(g_hi[k])})
         return rows
 
     def tables(self) -> dict[str, list[dict]]:

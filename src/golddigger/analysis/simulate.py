@@ -40,6 +40,7 @@ def hard_core_distances(diameters_nm: Sequence[float], hard_core: float = 1.0) -
 
 def _check_capacity(area_nm2: float, counts: np.ndarray, dmin: np.ndarray) -> None:
     # each particle of class c excludes a disc of diameter dmin[c, c] from the others
+    counts = np.asarray(counts, dtype=np.int64)
     covered = float(np.sum(counts * math.pi * (np.diag(dmin) / 2.0) ** 2))
     if area_nm2 <= 0:
         raise GoldDiggerError("the analysis region has no area")
@@ -53,7 +54,8 @@ def _check_capacity(area_nm2: float, counts: np.ndarray, dmin: np.ndarray) -> No
 
 def simulate_pattern(geom, counts: Sequence[int], diameters_nm: Sequence[float],
                      rng: np.random.Generator, hard_core: float = 1.0,
-                     max_rounds: int = 200) -> tuple[np.ndarray, np.ndarray]:
+                     max_rounds: int = 200, fixed_xy: np.ndarray | None = None,
+                     fixed_cls: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One random pattern with ``counts[c]`` particles of class ``c`` inside ``geom``.
 
     Parameters
@@ -69,11 +71,15 @@ def simulate_pattern(geom, counts: Sequence[int], diameters_nm: Sequence[float],
         Minimum centre distance as a multiple of the mean diameter of the pair; 0 disables.
     max_rounds : int
         Give up after this many rounds.
+    fixed_xy, fixed_cls : numpy.ndarray, optional
+        Particles that stay where they are (a conditional null model: e.g. the 6 nm gold
+        kept, the 12 nm gold re-placed); the new ones keep the hard core to them too. They
+        are not returned and not counted in ``counts``.
 
     Returns
     -------
     xy : numpy.ndarray
-        (N, 2) positions in nm, grouped by class in class order.
+        (N, 2) positions in nm of the new particles, grouped by class in class order.
     cls : numpy.ndarray
         (N,) class index of each point.
 
@@ -84,15 +90,20 @@ def simulate_pattern(geom, counts: Sequence[int], diameters_nm: Sequence[float],
     """
     counts = np.asarray(counts, dtype=np.int64)
     dmin = hard_core_distances(diameters_nm, hard_core)
-    _check_capacity(float(geom.area), counts, dmin)
     n_cls = len(counts)
+    if fixed_xy is None:
+        fixed_xy, fixed_cls = np.empty((0, 2)), np.empty(0, dtype=np.int64)
+    fixed_xy = np.asarray(fixed_xy, dtype=float).reshape(-1, 2)
+    fixed_cls = np.asarray(fixed_cls, dtype=np.int64)
+    _check_capacity(float(geom.area), counts + np.bincount(fixed_cls, minlength=n_cls), dmin)
     if hard_core <= 0:
         pts = [uniform_points(geom, int(n), rng) for n in counts]
         cls = np.repeat(np.arange(n_cls), counts)
         return (np.concatenate(pts) if pts else np.empty((0, 2))), cls
     reach = float(dmin.max())
-    acc_xy = np.empty((0, 2))
-    acc_cls = np.empty(0, dtype=np.int64)
+    n_fixed = len(fixed_xy)
+    acc_xy = fixed_xy.copy()
+    acc_cls = fixed_cls.copy()
     need = counts.copy()
     for _ in range(max_rounds):
         if need.sum() == 0:
@@ -128,5 +139,6 @@ def simulate_pattern(geom, counts: Sequence[int], diameters_nm: Sequence[float],
             f"could not place {int(counts.sum())} particles without overlap in the region "
             f"({geom.area / 1e6:.4g} um2) after {max_rounds} rounds; the region is too "
             "small or too crowded (use a larger region, or lower the hard core)")
+    acc_xy, acc_cls = acc_xy[n_fixed:], acc_cls[n_fixed:]
     order = np.argsort(acc_cls, kind="stable")
     return acc_xy[order], acc_cls[order]

@@ -16,15 +16,26 @@ EXAMPLES = """\
   golddigger analyze S4.csv -o analysis/ --pixel-size 0.5587 --roi S4_membrane.roi \\
       --cluster-distance 30 --min-cluster-size 3 --n-sim 999 --seed 1
 
+  golddigger analyze synapses/ -o analysis/ --pixel-size 0.5587 --roi rois/ \
+      --groups genotype.csv                  # many synapses, pooled L, WT vs KO
+
 inputs: particle CSVs as 'detect' writes them (or labels x,y,diameter_nm, pixels), ImageJ
 ROI sets or Results tables; a folder gives its particle CSVs. --roi and --image take a file
 (used for every input) or a folder holding <stem>.roi/.zip/_mask.png/_region.csv and
-<stem>.tif/.png/.jpg. Without --roi the region is the particles' convex hull grown by 30 nm.
+<stem>.tif/.png/.jpg. A ROI set with several named area ROIs (synapse, extrasynaptic,
+background) is analysed region by region; a region named 'background' gives the
+non-specific density. Without --roi the region is estimated from the particles (Ripley-
+Rasson: their convex hull enlarged by sqrt(n/(n-m)); right for convex membrane patches
+only: outline L-shaped or curved membranes).
 
-outputs in OUTDIR/<stem>/ (OUTDIR/<stem>/slice<N>/ for stacks): summary.csv (counts, area,
-density per um2), nnd.csv (per particle: nearest distance to each class), nnd_stats.csv,
-clusters.csv, randomness.csv (Monte Carlo tests against random placement in the region),
-l_function.csv, settings.json, nnd_histograms.png, l_function.png, map.png.
+outputs in OUTDIR/<stem>/ (OUTDIR/<stem>/<region>/ for several regions, .../slice<N>/ for
+stacks): summary.csv (counts, area, density per um2), nnd.csv (per particle: nearest
+distance to each class, distance to the region's edge), nnd_stats.csv, clusters.csv,
+randomness.csv (Monte Carlo tests, Holm-adjusted p_adjusted and verdicts), l_function.csv
+(L and g), settings.json, nnd_histograms.png, l_function.png, map.png. With several
+images, regions or slices, also in OUTDIR: summary.csv, nnd_stats.csv and randomness.csv of
+all of them (image and region columns), pooled_l.csv (K and L pooled over images, weighted
+by n(n-1)) and with --groups groups.csv (permutation test between groups on the pooled L).
 """
 
 
@@ -51,7 +62,7 @@ def add_parser(sub) -> None:
     p.add_argument("--min-cluster-size", type=int, default=None, metavar="N",
                    help="smallest linked group counted as a cluster (default 3)")
     p.add_argument("--n-sim", type=int, default=None, metavar="N",
-                   help="random patterns for the tests (default 199; 0 skips the tests)")
+                   help="random patterns per null model (default 499; 0 skips the tests)")
     p.add_argument("--seed", type=int, default=0, metavar="S",
                    help="random seed of the simulations (default 0)")
     p.add_argument("--alpha", type=float, default=None, metavar="A",
@@ -65,6 +76,11 @@ def add_parser(sub) -> None:
     p.add_argument("--classes", type=float, nargs="+", metavar="NM",
                    help="size classes (nm); each particle gets the nearest (default: the "
                         "diameters present)")
+    p.add_argument("--groups", type=Path, metavar="CSV",
+                   help="CSV with columns image,group: compare the groups' pooled L "
+                        "functions by a permutation test (groups.csv)")
+    p.add_argument("--n-perm", type=int, default=None, metavar="N",
+                   help="permutations of the group test (default 999)")
     p.add_argument("--no-plots", action="store_true", help="write only the tables")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.set_defaults(func=run)
@@ -101,7 +117,54 @@ def _is_particle_csv(path: Path) -> bool:
     return all(c in header for c in ("x", "y", "diameter_nm"))
 
 
+def read_groups(path: Path) -> dict[str, str]:
+    """``image -> group`` from a CSV with columns ``image,group``."""
+    import csv
+
+    if not path.is_file():
+        raise CliError(f"{path}: no such groups file")
+    try:
+        rows = list(csv.reader(path.read_text(encoding="utf-8-sig").splitlines()))
+    except (OSError, UnicodeDecodeError) as err:
+        raise CliError(f"{path}: cannot read the groups file ({err})") from None
+    rows = [r for r in rows if any(c.strip() for c in r)]
+    header = [h.strip().lower() for h in rows[0]] if rows else []
+    if "image" not in header or "group" not in header:
+        raise CliError(f"{path}: the groups file needs columns image,group (one image per "
+                       "row, e.g. S4,WT)")
+    ii, ig = header.index("image"), header.index("group")
+    out: dict[str, str] = {}
+    for lineno, row in enumerate(rows[1:], start=2):
+        if len(row) <= max(ii, ig) or not row[ii].strip() or not row[ig].strip():
+            raise CliError(f"{path}, line {lineno}: needs an image and a group")
+        image = image_stem_of(row[ii].strip())
+        if image in out and out[image] != row[ig].strip():
+            raise CliError(f"{path}, line {lineno}: image {image} is in two groups")
+        out[image] = row[ig].strip()
+    return out
+
+
+def image_stem_of(name: str) -> str:
+    from golddigger.analysis.inputs import image_stem
+
+    return image_stem(name) if "." in name or "_" in name else name
+
+
+def _tick(bar, done: int, total: int) -> None:
+    bar.total = total
+    bar.n = done
+    bar.refresh()
+
+
+def _safe_name(name: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "region"
+
+
 def run(args) -> int:
+    import functools
+
     import numpy as np
 
     from golddigger.analysis import analyze, write_outputs
@@ -111,8 +174,9 @@ def run(args) -> int:
         find_roi,
         image_stem,
         read_particle_file,
-        read_roi,
+        read_regions,
     )
+    from golddigger.analysis.pipeline import analyze_regions, check_classes
     from golddigger.analysis.randomness import DEFAULT_ALPHA, DEFAULT_N_SIM
     from golddigger.analysis.report import output_paths
     from golddigger.io.images import read_image, validate_pixel_size
@@ -126,6 +190,13 @@ def run(args) -> int:
         raise CliError(f"{args.roi}: no such ROI file or folder")
     if args.image is not None and not args.image.exists():
         raise CliError(f"{args.image}: no such image file or folder")
+    try:
+        classes = check_classes(args.classes)
+    except ValueError as err:
+        raise CliError(f"--classes: {err}") from None
+    if args.n_perm is not None and args.n_perm < 1:
+        raise CliError("--n-perm must be >= 1")
+    groups = read_groups(args.groups) if args.groups is not None else None
     paths = _expand_inputs(args.inputs)
     stems = [image_stem(p) for p in paths]
     dup = {s for s in stems if stems.count(s) > 1}
@@ -140,7 +211,7 @@ def run(args) -> int:
         for stem in stems:
             existing = [p for p in output_paths(args.output / stem).values() if p.exists()]
             if existing or (args.output / stem).is_dir() and any(
-                    (args.output / stem).glob("slice*/summary.csv")):
+                    (args.output / stem).rglob("summary.csv")):
                 raise CliError(f"{args.output / stem} already holds results; use --overwrite "
                                "to replace them")
     options = dict(
@@ -149,9 +220,15 @@ def run(args) -> int:
         min_cluster_size=(DEFAULT_MIN_CLUSTER_SIZE if args.min_cluster_size is None
                           else args.min_cluster_size),
         n_sim=n_sim, seed=args.seed, alpha=DEFAULT_ALPHA if args.alpha is None else args.alpha,
-        hard_core=args.hard_core, r_max_nm=args.r_max, classes=args.classes)
+        hard_core=args.hard_core, r_max_nm=args.r_max, classes=classes)
+    combined = [args.output / f for f in COMBINED_FILES]
+    if not args.overwrite and len(paths) > 1:
+        existing = [p for p in combined if p.exists()]
+        if existing:
+            raise CliError(f"{existing[0]} already exists; use --overwrite to replace it")
 
     failed: list[str] = []
+    results = []
     for path, stem in zip(paths, stems, strict=True):
         try:
             image_path = find_image(stem, args.image)
@@ -169,50 +246,93 @@ def run(args) -> int:
                                f"{args.image}); give --pixel-size NM")
             particles = read_particle_file(path, px)
             roi_path = find_roi(stem, args.roi)
-            region = None
+            regions = [None]
             if roi_path is not None:
-                region = read_roi(roi_path, image.shape_yx if image is not None else None)
+                regions = read_regions(roi_path,
+                                       image.shape_yx if image is not None else None)
             elif args.roi is not None:
-                logger.warning("%s: no ROI for %s in %s; using the particles' hull",
-                               path.name, stem, args.roi)
+                logger.warning("%s: no ROI for %s in %s; estimating the region from the "
+                               "particles (Ripley-Rasson)", path.name, stem, args.roi)
             slices = (np.unique(particles.slice).tolist() if len(particles) else [0])
+            done = []
             for s in slices:
                 name = stem if len(slices) == 1 else f"{stem} slice {s + 1}"
                 outdir = args.output / stem if len(slices) == 1 else (
                     args.output / stem / f"slice{s + 1}")
-                bar = progress(range(n_sim), total=n_sim, desc=f"{name}: simulations",
+                bar = progress(range(n_sim), total=None, desc=f"{name}: simulations",
                                quiet=args.quiet, unit="sim")
                 try:
-                    result = analyze(particles, px, region, slice=int(s), name=name,
-                                     progress=lambda i, n, bar=bar: bar.update(1), **options)
+                    tick = functools.partial(_tick, bar)
+                    if len(regions) > 1:
+                        res = analyze_regions(particles, px, regions, slice=int(s), name=name,
+                                              progress=tick, **options)
+                        dirs = [outdir / _safe_name(r.region_name) for r in res]
+                    else:
+                        res = [analyze(particles, px, regions[0], slice=int(s), name=name,
+                                       progress=tick, **options)]
+                        dirs = [outdir]
                 finally:
                     bar.close()
+                done.extend(zip(res, dirs, strict=True))
+            for result, outdir in done:  # write only once every slice and region worked
                 write_outputs(result, outdir, image=image, overwrite=args.overwrite,
                               plots=not args.no_plots)
                 if not args.quiet:
                     print(_one_line(result, outdir))
+                if result.monte_carlo is not None:  # the combined tables need no curves
+                    result.monte_carlo.simulated = {}
+                results.append(result)
         except (ValueError, OSError, CliError) as err:  # GoldDiggerError is a ValueError
             failed.append(f"{path}: {err}" if str(path) not in str(err) else str(err))
             logger.debug("failed", exc_info=True)
     if failed:
-        print(f"golddigger analyze: {len(failed)} of {len(paths)} input(s) failed:",
+        extra = " (no combined tables written)" if len(paths) > 1 else ""
+        print(f"golddigger analyze: {len(failed)} of {len(paths)} input(s) failed{extra}:",
               file=sys.stderr)
         for line in failed:
             print(f"  {line}", file=sys.stderr)
         return 1
+    if len(results) < 2:
+        if groups is not None:
+            print("golddigger analyze: --groups needs several images; no group test",
+                  file=sys.stderr)
+        return 0
+    existing = [p for p in combined if p.exists()]
+    if existing and not args.overwrite:  # several slices or regions of one input
+        print(f"golddigger analyze: {existing[0]} already exists; the per-image results "
+              "are written, the combined tables are not (use --overwrite)", file=sys.stderr)
+        return 1
+    from golddigger.analysis.replicates import DEFAULT_N_PERM
+    from golddigger.analysis.report import write_combined
+
+    written = write_combined(results, args.output, groups=groups,
+                             n_perm=DEFAULT_N_PERM if args.n_perm is None else args.n_perm,
+                             seed=args.seed)
+    if not args.quiet:
+        for line in written.get("_messages", []):
+            print(line)
     return 0
+
+
+#: The tables over all inputs, in OUTDIR.
+COMBINED_FILES = ("summary.csv", "nnd_stats.csv", "randomness.csv", "pooled_l.csv",
+                  "groups.csv")
 
 
 def _one_line(result, outdir: Path) -> str:
     counts = ", ".join(f"{v} x {k} nm" for k, v in result.counts().items())
     density = len(result.cls) / result.area_um2
-    text = (f"{result.name}: {len(result.cls)} particles ({counts}) in "
+    where = result.region_name
+    if result.settings.get("region_rule", "given") != "given":
+        where = "region estimated from the particles (Ripley-Rasson, convex)"
+    text = (f"{result.name} [{where}]: {len(result.cls)} particles ({counts}) in "
             f"{result.area_um2:.4g} um2 = {density:.4g}/um2; {len(result.clusters)} clusters")
     mc = result.monte_carlo
     if mc is not None:
-        try:
-            t = mc.test("L_mad", "all")
-            text += f"; L test (all): {t.verdict}, p = {t.p_value:.3g}"
-        except KeyError:
-            pass
+        sig = [t for t in mc.tests if t.p_adjusted <= mc.alpha
+               and not t.verdict.startswith("not valid")]
+        text += (f"; {len(sig)} of {len(mc.tests)} tests significant after Holm"
+                 + (": " + ", ".join(f"{t.statistic} {t.relation} {t.verdict} "
+                                     f"(p_adj = {t.p_adjusted:.3g})" for t in sig)
+                    if sig else ""))
     return text + f" -> {outdir}/"

@@ -139,16 +139,25 @@ TRAINING_FIELDS: tuple[Field, ...] = (
 ANALYZE_FIELDS: tuple[Field, ...] = (
     Field("region", "Region", "choice", "selection", ("selection", "roi_manager", "hull"),
           help="the analysis region: the current selection, the area ROIs of the ROI "
-               "Manager, or the particles' convex hull grown by 30 nm"),
+               "Manager (several named ones: analysed region by region), or estimated "
+               "from the particles (Ripley-Rasson; convex membranes only)"),
     Field("default_class", "Default_class", "number", 6.0, digits=1,
           help="diameter (nm) of point ROIs that state no class"),
     _PIXEL,
-    Field("simulations", "Simulations", "number", 199.0, digits=0,
-          help="random patterns for the tests against random placement (0: no tests)"),
+    Field("simulations", "Simulations", "number", 499.0, digits=0,
+          help="random patterns per null model for the tests (0: no tests)"),
+    Field("cluster_distance", "Cluster_distance", "number", 30.0, digits=1,
+          help="particles at most this far apart (nm, centre to centre) form clusters"),
+    Field("min_cluster_size", "Min_cluster_size", "number", 3.0, digits=0,
+          help="smallest linked group counted as a cluster"),
     Field("output", "Output", "directory", "",
-          help="folder for the tables (CSV) and plots (PNG) (default: a temporary folder)"),
+          help="folder for the tables (CSV) and plots (PNG) (default: a temporary folder; "
+               "the folder is named in the Log)"),
     Field("overwrite", "Overwrite", "checkbox", False,
           help="replace earlier results in the output folder"),
+    Field("append", "Append", "checkbox", True,
+          help="add the rows to the open tables (one image after another) instead of "
+               "replacing them"),
     Field("plots", "Plots", "checkbox", True, help="open the plots (PNG) in ImageJ"),
 )
 
