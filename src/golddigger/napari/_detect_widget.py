@@ -63,6 +63,7 @@ class Run:
     name: str
     scale: tuple
     translate: tuple
+    units: tuple = ()
     region: object = None
     layer: object = None
     shown: ParticleTable = field(default_factory=ParticleTable.empty)
@@ -93,6 +94,7 @@ class DetectGoldWidget(QWidget):
                                tooltip="a model folder (e.g. one you trained); overrides "
                                        "the model above")
         self.classes = Select(label="classes", choices=[])
+        self.classes.native.setMaximumHeight(70)
         self.threshold = FloatSlider(label="threshold", min=FLOOR, max=0.95, step=0.01,
                                      value=0.5, tooltip="lower finds more particles (and "
                                      "more false ones); moves the latest run's points live")
@@ -233,7 +235,8 @@ class DetectGoldWidget(QWidget):
         det = self.detector()
         run = Run(detector=det, candidates=ParticleTable.empty(), pixel_size_nm=px,
                   ndim=ndim, name=f"gold ({image.name})", scale=tuple(image.scale),
-                  translate=tuple(image.translate), region=region)
+                  translate=tuple(image.translate),
+                  units=tuple(str(u) for u in image.units), region=region)
         return planes, run
 
     def current_slice(self, image) -> int:
@@ -264,7 +267,8 @@ class DetectGoldWidget(QWidget):
     def _show(self, run: Run, table: ParticleTable) -> None:
         data, kwargs, _ = particles_to_layer_data(table, run.pixel_size_nm, run.ndim,
                                                   name=run.name, scale=run.scale,
-                                                  translate=run.translate)
+                                                  translate=run.translate,
+                                                  units=run.units or None)
         if run.layer is None:
             run.layer = self.viewer.add_points(data, **kwargs)
             return

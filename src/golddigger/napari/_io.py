@@ -83,7 +83,7 @@ def read_particles_layer(path) -> list[tuple]:
                        "in pixels and drawn at %g nm/px", p, UNKNOWN_PIXEL_SIZE_NM)
     data, kwargs, kind = particles_to_layer_data(
         particles, px or UNKNOWN_PIXEL_SIZE_NM, ndim, name=name,
-        scale=None if px else (1.0,) * ndim)
+        scale=None if px else (1.0,) * ndim, units=None if px else ("pixel",) * ndim)
     kwargs["metadata"]["pixel_size_nm"] = px
     kwargs["metadata"]["source"] = str(p)
     return [(data, kwargs, kind)]

@@ -55,18 +55,23 @@ def layer_pixel_size(layer) -> float | None:
 
 def particles_to_layer_data(particles: ParticleTable, pixel_size_nm: float, ndim: int = 2,
                             name: str = "gold", scale: Sequence[float] | None = None,
-                            translate: Sequence[float] | None = None) -> tuple:
+                            translate: Sequence[float] | None = None,
+                            units: Sequence[str] | None = None) -> tuple:
     """A napari ``(data, kwargs, "points")`` tuple of particles.
 
     Point size is the particle's diameter in pixels, the border its class colour as in
     Fiji (`golddigger.io.rois.class_colors`), features ``diameter_nm``, ``class``,
-    ``score`` (and ``slice``), the layer scale the pixel size unless ``scale`` is given.
+    ``score``, the layer scale the pixel size in nm unless ``scale`` (and ``units``) are
+    given (those of the image layer, so the points lie on it).
     """
     data = _coords(particles, ndim)
     if scale is None:
         scale = [1.0] * (ndim - 2) + [pixel_size_nm, pixel_size_nm]
+        units = ["pixel"] * (ndim - 2) + ["nm", "nm"]
     kwargs = dict(name=name, scale=tuple(float(s) for s in scale), **style(particles,
                                                                           pixel_size_nm))
+    if units is not None:
+        kwargs["units"] = tuple(str(u) for u in units)
     if translate is not None:
         kwargs["translate"] = tuple(float(t) for t in translate)
     kwargs["metadata"] = {"pixel_size_nm": float(pixel_size_nm), "golddigger": True}
