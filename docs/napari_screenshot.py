@@ -50,7 +50,7 @@ def main() -> int:
     for _ in range(20):
         QApplication.processEvents()
         time.sleep(0.05)
-    viewer.screenshot(str(OUT), canvas_only=False)
+    viewer.screenshot(str(OUT), canvas_only=False)  # then: convert -colors 256 PNG8:
     print(f"{OUT}: {detect.status.value}")
     viewer.close()
     return 0

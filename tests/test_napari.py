@@ -84,8 +84,8 @@ def plugin():
 
 @pytest.fixture(scope="module")
 def detector():
-    from golddigger.napari._detect_widget import load_detector
     from golddigger.model.folder import resolve_model
+    from golddigger.napari._detect_widget import load_detector
 
     try:
         return load_detector(str(resolve_model(None).resolve()))
@@ -225,6 +225,13 @@ def test_detections_equal_predict_and_threshold_is_live(make_napari_viewer, qtbo
     predict_calls = 3  # one network pass per predict above
     assert counter.calls == calls + predict_calls
     assert len(viewer.layers) == 3  # still one Points layer
+
+    # proofreading: a point added by hand takes the selected point's class and score 1
+    layer.selected_data = {0}
+    layer.add([[100.0, 100.0]])
+    assert layer.features["score"].iloc[-1] == 1.0
+    assert layer.features["diameter_nm"].iloc[-1] == layer.features["diameter_nm"].iloc[0]
+    layer.data = layer.data[:-1]
 
     # classes filter live too
     widget.classes.value = [12.0]

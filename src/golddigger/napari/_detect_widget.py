@@ -271,13 +271,18 @@ class DetectGoldWidget(QWidget):
                                                   units=run.units or None)
         if run.layer is None:
             run.layer = self.viewer.add_points(data, **kwargs)
+            _score_hand_placed(run.layer)
             return
         layer = run.layer
         st = style(table, run.pixel_size_nm)
-        layer.data = data
-        layer.features = st["features"]
-        layer.size = st["size"]
-        layer.border_color = st["border_color"]
+        layer.metadata["updating"] = True
+        try:
+            layer.data = data
+            layer.features = st["features"]
+            layer.size = st["size"]
+            layer.border_color = st["border_color"]
+        finally:
+            layer.metadata["updating"] = False
 
     def _done(self) -> None:
         self.worker = None
@@ -303,6 +308,21 @@ def _candidates_of(detector, planes, pixel_size_nm: float):
         tables.append(find_candidates(detector, np.asarray(plane), pixel_size_nm, s))
         yield s
     return ParticleTable.concat(tables)
+
+
+def _score_hand_placed(layer) -> None:
+    """Points added by hand get score 1 (napari copies the other features, the class
+    included, from the last selected point)."""
+
+    def on_data(event) -> None:
+        if layer.metadata.get("updating") or str(getattr(event, "action", "")) != "added":
+            return
+        n = len(layer.data)
+        rows = sorted({int(i) % n for i in event.data_indices}) if n else []
+        if rows and "score" in layer.features:
+            layer.features.loc[rows, "score"] = 1.0
+
+    layer.events.data.connect(on_data)
 
 
 def _counts(table: ParticleTable) -> str:
