@@ -151,6 +151,33 @@ def test_manifest_validates_and_is_the_entry_point(plugin):
     assert "napari/napari.yaml" in meta["tool"]["setuptools"]["package-data"]["golddigger"]
 
 
+def test_npe2_validate_finds_the_entry_point(tmp_path):
+    """``npe2 validate golddigger`` as napari finds the plugin: through the package's
+    ``napari.manifest`` entry point (an installed one, else pyproject's in a dist-info
+    made here, as ``pip install`` would)."""
+    import importlib.metadata
+    import tomllib
+
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    installed = [ep for ep in importlib.metadata.entry_points(group="napari.manifest")
+                 if ep.name == "golddigger"]
+    if not installed:
+        meta = tomllib.loads((REPO / "pyproject.toml").read_text())
+        dist = tmp_path / f"golddigger-{meta['project']['version']}.dist-info"
+        dist.mkdir()
+        (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: golddigger\n"
+                                       f"Version: {meta['project']['version']}\n")
+        eps = meta["project"]["entry-points"]["napari.manifest"]
+        (dist / "entry_points.txt").write_text(
+            "[napari.manifest]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items()))
+        env["PYTHONPATH"] += os.pathsep + str(tmp_path)
+    npe2_cli = Path(sys.executable).with_name("npe2")
+    cmd = [str(npe2_cli)] if npe2_cli.exists() else [sys.executable, "-m", "npe2"]
+    out = subprocess.run([*cmd, "validate", "golddigger"], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0 and "valid" in out.stdout, out.stdout + out.stderr
+
+
 def test_core_never_imports_napari():
     code = ("import sys, golddigger, golddigger.cli.main, golddigger.model.detector, "
             "golddigger.pipeline, golddigger.analysis, golddigger.napari._engine, "

@@ -39,7 +39,7 @@ class AnalyzeWidget(QWidget):
         self._tmp = tempfile.TemporaryDirectory(prefix="golddigger-analysis-")
         self.points = ComboBox(label="particles", choices=self._points_choices)
         self.region = ComboBox(label="region", choices=self._region_choices,
-                               tooltip="default: the particles' hull grown by 50 nm")
+                               tooltip="default: the particles' grown hull, as golddigger analyze")
         self.pixel_size = FloatSpinBox(label="pixel size (nm)", min=0.0, max=1000.0,
                                        step=0.0001, value=0.0)
         self.n_sim = SpinBox(label="random patterns", min=0, max=9999, value=99)
