@@ -268,6 +268,29 @@ def test_detections_equal_predict_and_threshold_is_live(make_napari_viewer, qtbo
                                             classes=[12]))
 
 
+def test_uncalibrated_image_needs_a_typed_pixel_size(make_napari_viewer, qtbot, detector,
+                                                     crop):
+    from golddigger.napari._detect_widget import DetectGoldWidget
+
+    plane, px = crop
+    viewer = make_napari_viewer()
+    viewer.add_image(plane, name="plain")  # scale 1 in pixels: no calibration
+    widget = DetectGoldWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    assert widget.pixel_size.value == 0
+    widget.start()
+    assert not widget.running and "no pixel size" in widget.status.value
+    assert len(viewer.layers) == 1
+    widget.pixel_size.value = px
+    widget.threshold.value = 0.38
+    _detect(qtbot, widget)
+    layer = viewer.layers[-1]
+    np.testing.assert_allclose(layer.scale, [1, 1])  # on the image, which is in pixels
+    assert layer.metadata["pixel_size_nm"] == pytest.approx(px)
+    np.testing.assert_allclose(_layer_particles(layer).xy,
+                               detector.predict(plane, px, threshold=0.38).xy, atol=1e-9)
+
+
 def test_stack_current_slice_and_cancel(make_napari_viewer, qtbot, detector, crop,
                                         monkeypatch):
     from golddigger.napari._detect_widget import ALL, DetectGoldWidget

@@ -217,7 +217,7 @@ class DetectGoldWidget(QWidget):
         if getattr(image, "rgb", False):
             raise GoldDiggerError(f"{image.name} is an RGB image; convert it to greyscale "
                                   "(Image > Type > 8-bit in Fiji, or split its channels)")
-        data = image.data
+        data = image.data[0] if getattr(image, "multiscale", False) else image.data
         ndim = len(data.shape)
         if ndim not in (2, 3):
             raise GoldDiggerError(f"{image.name} has {ndim} dimensions; Gold Digger reads a "
