@@ -103,8 +103,21 @@ def detect_image(detector, image: CalibratedImage, region: Region | None,
                                  classes=options.classes, tile_size=options.tile_size,
                                  sizing=options.sizing, tta=options.tta)
     area_px = region.area_px() if region is not None else float(np.prod(image.shape_yx))
-    area = area_px * px * px / 1e6
-    return particles, [area] * image.n_slices
+    # flat canvas (padding, black corners: Detector.specimen_mask) holds no particles
+    # and does not count in the area
+    excluded = getattr(particles, "excluded_px", {}) or {}
+    areas = []
+    for s in range(image.n_slices):
+        a = area_px
+        if excluded.get(s):
+            if region is None:
+                a -= excluded[s]
+            else:
+                spec = detector.specimen_mask(image.slice(s), px)
+                if spec is not None:
+                    a = float(np.count_nonzero(region.to_mask(image.shape_yx) & spec))
+        areas.append(a * px * px / 1e6)
+    return particles, areas
 
 
 def detect_files(paths: Sequence[Path], detector, outdir: Path, options: DetectOptions,

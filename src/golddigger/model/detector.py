@@ -7,6 +7,7 @@ import copy
 import logging
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +23,63 @@ from golddigger.model.networks import UNetGenerator
 from golddigger.model.postprocess import maps_to_particles
 from golddigger.model.preprocess import normalise_tensor, resample_plane, robust_stats
 from golddigger.model.sizing import SIZING_MODES, measure_particles
+from golddigger.model.specimen import excluded_near, fill_canvas, specimen_mask
 from golddigger.particles import ParticleTable
 
-__all__ = ["PRECISIONS", "TTA_CHOICES", "Detector", "native_bfloat16", "tiled_forward"]
+__all__ = ["EDGE_MARGIN_PX", "PRECISIONS", "SPECIMEN_MARGIN_NM", "TTA_CHOICES",
+           "DetectionMaps", "Detector", "native_bfloat16", "tiled_forward"]
 
 logger = logging.getLogger(__name__)
+
+#: Detections closer than this (nm, and at least 2 px) to non-specimen pixels (flat
+#: canvas) are dropped: a particle there is cut by the canvas's edge, or not one at all.
+SPECIMEN_MARGIN_NM = 3.0
+
+#: Peaks closer than this to the image's edge (model pixels: 1.2 nm for fril-gold-v3)
+#: are dropped (see `Detector.find_candidates`).
+EDGE_MARGIN_PX = 1.0
+
+
+@dataclass
+class DetectionMaps:
+    """The network's maps for one plane (`Detector.compute_maps`), reusable by the
+    later steps of `Detector.predict` without running the network again.
+
+    Attributes
+    ----------
+    maps : (C, h, w) float32 array or None
+        Probability per class at the model's pixel size; None when the plane holds no
+        specimen (constant, or all canvas).
+    scale : (fx, fy)
+        Factors from input pixels to map pixels.
+    pixel_size_nm : float
+        nm per pixel of the input plane.
+    shape : (H, W)
+        The input plane's shape.
+    specimen : (H, W) bool array or None
+        True on specimen pixels; None when every pixel is.
+    slice_index : int
+        The plane's 0-based stack index.
+    """
+
+    maps: np.ndarray | None
+    scale: tuple[float, float]
+    pixel_size_nm: float
+    shape: tuple[int, int]
+    specimen: np.ndarray | None = None
+    slice_index: int = 0
+
+    @property
+    def excluded_px(self) -> int:
+        """Non-specimen pixels of the input plane."""
+        if self.specimen is None:
+            return 0
+        return int(self.specimen.size - np.count_nonzero(self.specimen))
+
+    @property
+    def excluded_fraction(self) -> float:
+        """Fraction of the input plane that is not specimen."""
+        return self.excluded_px / float(self.shape[0] * self.shape[1])
 
 
 def tiled_forward(net: nn.Module, image: np.ndarray | torch.Tensor, multiple: int,
@@ -273,13 +326,26 @@ class Detector:
                 f"{self.pixel_size_nm:g} nm/px, threshold {self.threshold:.2f})")
 
     # ------------------------------------------------------------------ inference
+    def specimen_mask(self, plane: np.ndarray, pixel_size_nm: float) -> np.ndarray | None:
+        """True where ``plane`` is specimen, None when all of it is: flat canvas
+        (padding, black corners, saturated areas) is not
+        (`golddigger.model.specimen.specimen_mask`). Detections are never reported on
+        or near the canvas, and counting areas should leave it out."""
+        return specimen_mask(plane, pixel_size_nm)
+
     def predict_maps(self, plane: np.ndarray, pixel_size_nm: float,
-                     tile_size: int | None = -1,
-                     tta: int = 1) -> tuple[np.ndarray, tuple[float, float]]:
+                     tile_size: int | None = -1, tta: int = 1,
+                     specimen: np.ndarray | None | str = "auto",
+                     ) -> tuple[np.ndarray, tuple[float, float]]:
         """Probability maps ``(C, h, w)`` at the model's pixel size for one 2D plane.
 
         ``tta`` > 1 averages the probabilities over that many flips/rotations of the
         image (2, 4 or 8; see `TTA_CHOICES`), at that many times the cost.
+
+        ``specimen`` (bool, the plane's shape; "auto" finds it with `specimen_mask`,
+        None uses every pixel) restricts the normalisation's median and spread to the
+        specimen; the rest is shown to the network as that median (a flat, empty
+        background), so a canvas of any size changes neither.
 
         Returns the maps and the ``(fx, fy)`` factors from input to map pixels.
         """
@@ -288,8 +354,15 @@ class Detector:
             raise ValueError(f"expected a 2D plane, got shape {plane.shape}")
         if tta not in TTA_CHOICES:
             raise ValueError(f"tta must be one of {TTA_CHOICES}, got {tta!r}")
+        if isinstance(specimen, str):
+            specimen = specimen_mask(plane, pixel_size_nm)
         factor = pixel_size_nm / self.pixel_size_nm
-        stats = robust_stats(plane)
+        stats = robust_stats(plane, mask=specimen)
+        if specimen is not None:
+            # mirrored specimen at its edges, then an empty background: what the
+            # network sees at an image's own edges
+            plane = fill_canvas(plane, specimen, stats[0],
+                                band_px=self.config.edge_pad_px / factor)
         t = resample_plane(plane, factor)
         h, w = t.shape[-2:]
         if min(h, w) < 8:
@@ -326,12 +399,139 @@ class Detector:
         fy, fx = h / plane.shape[0], w / plane.shape[1]
         return maps, (fx, fy)
 
+    # --------------------------------------------------------- the steps of predict
+    def compute_maps(self, plane: np.ndarray, pixel_size_nm: float,
+                     tile_size: int | None = -1, tta: int = 1, slice_index: int = 0,
+                     name: str = "image") -> DetectionMaps:
+        """Step 1 of `predict`: the network's maps for one 2D plane, with its specimen.
+
+        The only step that runs the network; keep the result to re-threshold or
+        re-measure without running it again (`find_candidates`, `measure`,
+        `apply_thresholds`).
+
+        Parameters
+        ----------
+        plane : (H, W) array
+        pixel_size_nm : float
+            nm per pixel of ``plane``.
+        tile_size, tta
+            As in `predict`.
+        slice_index : int
+            The plane's 0-based stack index (carried to the particles).
+        name : str
+            For log messages.
+        """
+        px = validate_pixel_size(pixel_size_nm, name)
+        shape = (int(plane.shape[0]), int(plane.shape[1]))
+        if _is_constant(plane):
+            # nothing to find, and normalising a flat plane would only amplify
+            # resampling round-off into spurious peaks
+            logger.info("%s: slice %d is constant; no particles", name, slice_index)
+            return DetectionMaps(None, (1.0, 1.0), px, shape,
+                                 np.zeros(shape, dtype=bool), slice_index)
+        specimen = specimen_mask(plane, px)
+        if specimen is not None:
+            frac = 1.0 - np.count_nonzero(specimen) / specimen.size
+            log = logger.warning if frac > 0.5 else logger.info
+            log("%s: %.0f %% of slice %d is flat canvas (padding, black corners or "
+                "saturated areas), not specimen; it is left out of the normalisation, the "
+                "detections and the counting area", name, 100 * frac, slice_index)
+            if not specimen.any():
+                return DetectionMaps(None, (1.0, 1.0), px, shape, specimen, slice_index)
+        maps, scale = self.predict_maps(plane, px, tile_size, tta, specimen=specimen)
+        return DetectionMaps(maps, scale, px, shape, specimen, slice_index)
+
+    def find_candidates(self, maps: DetectionMaps, threshold: float | None = None,
+                        floor: float | None = None) -> ParticleTable:
+        """Step 2 of `predict`: peaks of the maps, one per particle, in input pixels.
+
+        Every peak above ``floor`` (default: the lowest of the class thresholds that
+        ``threshold`` gives, see `class_thresholds`) is kept, with the class of its
+        strongest map. Dropped: peaks on or within `SPECIMEN_MARGIN_NM` of
+        non-specimen pixels, and peaks within `EDGE_MARGIN_PX` model pixels of the
+        image's edge (there the mirrored context turns anything dark cut by the edge
+        into a whole disc centred on it). No network runs here.
+        """
+        if floor is None:
+            floor = min(self.class_thresholds(threshold))
+        if maps.maps is None:
+            return ParticleTable.empty()
+        c = len(self.classes)
+        x, y, d, score = maps_to_particles(maps.maps, list(self.classes), self.pixel_size_nm,
+                                           [float(floor)] * c)
+        # the network sees mirrored context at the image's edges, where anything dark cut
+        # by the edge (a particle mostly outside, a bump, a stain) and its mirror image
+        # make one whole disc centred on the edge: peaks within a model pixel of the
+        # edge are such mirror images, not particles one can see
+        h, w = maps.maps.shape[-2:]
+        inside = (x >= EDGE_MARGIN_PX) & (y >= EDGE_MARGIN_PX) & \
+            (x <= w - 1 - EDGE_MARGIN_PX) & (y <= h - 1 - EDGE_MARGIN_PX)
+        x, y, d, score = x[inside], y[inside], d[inside], score[inside]
+        fx, fy = maps.scale
+        # map pixels -> input pixels (half-pixel convention)
+        x = (x + 0.5) / fx - 0.5
+        y = (y + 0.5) / fy - 0.5
+        table = ParticleTable(x, y, d, score, np.full(x.size, maps.slice_index))
+        if maps.specimen is not None:
+            margin = max(2.0, SPECIMEN_MARGIN_NM / maps.pixel_size_nm)
+            table = table[~excluded_near(maps.specimen, table.x, table.y, margin)]
+        return table
+
+    def measure(self, candidates: ParticleTable, image: CalibratedImage | np.ndarray,
+                pixel_size_nm: float | None = None, sizing: str | None = None,
+                ) -> ParticleTable:
+        """Step 3 of `predict`: size class (and refined centre) of each candidate.
+
+        With ``sizing`` "image" (see `predict`) both are measured on the image
+        (`golddigger.model.sizing.measure_particles`); with "maps" the candidates are
+        returned as they are. ``image`` is the plane the candidates were found in, or
+        the stack (each candidate is measured in its slice).
+        """
+        sizing = self.config.sizing if sizing is None else sizing
+        if sizing not in SIZING_MODES:
+            raise GoldDiggerError(f"sizing must be one of {SIZING_MODES}, got {sizing!r}")
+        if sizing == "maps" or len(candidates) == 0:
+            return candidates
+        if not isinstance(image, CalibratedImage):
+            image = CalibratedImage(np.asarray(image), pixel_size_nm)
+        px = validate_pixel_size(pixel_size_nm if pixel_size_nm is not None
+                                 else image.pixel_size_nm, str(image.path or "image"))
+        x, y, d = candidates.x.copy(), candidates.y.copy(), candidates.diameter_nm.copy()
+        for s in np.unique(candidates.slice):
+            on = candidates.slice == s
+            plane = image.slice(int(s)) if image.n_slices > 1 else image.slice(0)
+            d[on], x[on], y[on] = measure_particles(plane, x[on], y[on], self.classes, px)
+        return ParticleTable(x, y, d, candidates.score.copy(), candidates.slice.copy())
+
+    def apply_thresholds(self, measured: ParticleTable, threshold: float | None = None,
+                         classes: Sequence[float] | None = None,
+                         region: Region | np.ndarray | None = None) -> ParticleTable:
+        """Step 4 of `predict`: each particle held to its class's threshold, only the
+        wanted ``classes`` and those inside ``region`` kept, sorted by slice, then row,
+        then column. No network runs here: call it again with another threshold on the
+        same measured candidates (found with a ``floor`` at or below it)."""
+        wanted = self._check_classes(classes)
+        thresholds = np.asarray(self.class_thresholds(threshold))
+        if isinstance(region, np.ndarray):
+            region = Region.from_mask(region)
+        t = measured
+        idx = np.clip(np.searchsorted(self.classes, t.diameter_nm), 0, len(self.classes) - 1)
+        keep = t.score >= thresholds[idx]
+        keep &= np.isin(t.diameter_nm, wanted)
+        if region is not None:
+            keep &= region.contains(t.x, t.y)
+        t = t[keep]
+        return t[np.lexsort((t.x, t.y, t.slice))]
+
     def predict(self, image: CalibratedImage | np.ndarray, pixel_size_nm: float | None = None,
                 region: Region | np.ndarray | None = None, threshold: float | None = None,
                 classes: Sequence[float] | None = None, slices: Iterable[int] | None = None,
                 tile_size: int | None = -1, progress: bool = False,
                 sizing: str | None = None, tta: int = 1) -> ParticleTable:
         """Find gold particles.
+
+        The four steps `compute_maps`, `find_candidates`, `measure` and
+        `apply_thresholds` in sequence, slice by slice.
 
         Parameters
         ----------
@@ -367,7 +567,10 @@ class Detector:
         -------
         ParticleTable
             Centres in pixels of the input image, diameter = class, score = peak
-            probability, slice = 0-based stack index.
+            probability, slice = 0-based stack index. Its attribute ``excluded_px``
+            maps each processed slice to its count of non-specimen pixels (flat canvas,
+            see `specimen_mask`), which hold no detections and should not count in an
+            area.
         """
         if not isinstance(image, CalibratedImage):
             arr = np.asarray(image)
@@ -383,7 +586,7 @@ class Detector:
             region = Region.from_mask(region)
         if region is not None and region.is_empty():
             raise GoldDiggerError("the region (ROI) is empty: draw an area selection")
-        wanted = self._check_classes(classes)
+        self._check_classes(classes)
         thresholds = self.class_thresholds(threshold)
         if tta not in TTA_CHOICES:
             raise GoldDiggerError(f"tta must be one of {TTA_CHOICES}, got {tta!r}")
@@ -401,33 +604,21 @@ class Detector:
 
             it = tqdm(indices, desc="slices", leave=False)
         tables = []
+        excluded: dict[int, int] = {}
         for s in it:
-            if _is_constant(image.slice(s)):
-                # nothing to find, and normalising a flat plane would only amplify
-                # resampling round-off into spurious peaks
-                logger.info("%s: slice %d is constant; no particles", image.name, s)
-                continue
-            maps, (fx, fy) = self.predict_maps(image.slice(s), px, tile_size, tta)
+            plane = image.slice(s)
+            maps = self.compute_maps(plane, px, tile_size, tta, slice_index=s,
+                                     name=image.name)
+            excluded[s] = maps.excluded_px
             # every candidate above the lowest threshold; each is held to its own class's
             # threshold once its class is final (equal to thresholding inside, for "maps")
-            x, y, d, score = maps_to_particles(maps, list(self.classes), self.pixel_size_nm,
-                                               [min(thresholds)] * len(thresholds))
+            candidates = self.find_candidates(maps, floor=min(thresholds))
             del maps
-            # map pixels -> input pixels (half-pixel convention)
-            x = (x + 0.5) / fx - 0.5
-            y = (y + 0.5) / fy - 0.5
-            if sizing == "image":
-                d, x, y = measure_particles(image.slice(s), x, y, self.classes, px)
-            ok = score >= np.asarray(thresholds)[np.searchsorted(self.classes, d)]
-            x, y, d, score = x[ok], y[ok], d[ok], score[ok]
-            table = ParticleTable(x, y, d, score, np.full(x.size, s))
-            keep = np.isin(table.diameter_nm, wanted)
-            if region is not None:
-                keep &= region.contains(table.x, table.y)
-            table = table[keep]
-            order = np.lexsort((table.x, table.y))
-            tables.append(table[order])
-        return ParticleTable.concat(tables)
+            measured = self.measure(candidates, plane, px, sizing)
+            tables.append(self.apply_thresholds(measured, threshold, classes, region))
+        result = ParticleTable.concat(tables)
+        result.excluded_px = excluded
+        return result
 
     def _check_classes(self, classes: Sequence[float] | None) -> np.ndarray:
         if classes is None:

@@ -10,14 +10,27 @@ from torch.nn import functional as F
 __all__ = ["normalise", "normalise_tensor", "resample", "resample_plane", "robust_stats"]
 
 
-def robust_stats(image: np.ndarray, max_samples: int = 1_000_000) -> tuple[float, float]:
+def robust_stats(image: np.ndarray, max_samples: int = 1_000_000,
+                 mask: np.ndarray | None = None) -> tuple[float, float]:
     """Median and robust spread (1.4826 x MAD) of an image, on a regular subsample.
 
     The subsample makes the figures independent of tiling and cheap for huge images.
+    ``mask`` (bool, the image's shape), when given, restricts them to its True pixels
+    (the specimen, `golddigger.model.specimen.specimen_mask`), sampled as densely as
+    if the rest were not there.
     """
     a = np.asarray(image)
-    step = max(1, int(np.sqrt(a.size / max_samples)))
-    sample = np.asarray(a[::step, ::step], dtype=np.float32)
+    if mask is not None:
+        n = int(np.count_nonzero(mask))
+        if n == 0:
+            return 0.0, 1.0
+        step = max(1, int(np.sqrt(n / max_samples)))
+        sample = np.asarray(a[::step, ::step][mask[::step, ::step]], dtype=np.float32)
+        if sample.size == 0:
+            sample = np.asarray(a[mask], dtype=np.float32)
+    else:
+        step = max(1, int(np.sqrt(a.size / max_samples)))
+        sample = np.asarray(a[::step, ::step], dtype=np.float32)
     med = float(np.median(sample))
     mad = float(np.median(np.abs(sample - med))) * 1.4826
     if not np.isfinite(mad) or mad < 1e-6:

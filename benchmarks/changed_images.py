@@ -1,0 +1,140 @@
+"""Accuracy when the canvas or the declared scale changes: the same micrographs padded
+on a large black canvas, turned with black corners, or declared at a pixel size that
+makes their gold read as other sizes (issue 13's changed-image targets).
+
+    python benchmarks/changed_images.py --data ../shared/data/mpfi-fril --pixel-size 0.5587 \
+        --json benchmarks/results/changed_images.json
+
+It scores one detector (default: the shipped model) on every image, unchanged and
+changed; labels move (and, for a declared pixel size, scale their diameters) with the
+image. With the shipped model this is IN-SAMPLE (it was trained on these six images):
+the figures say whether a change of canvas or scale costs accuracy relative to the
+unchanged image, not what accuracy is on unseen micrographs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from golddigger.evaluate import evaluate_many
+from golddigger.model.detector import Detector
+from golddigger.particles import ParticleTable
+
+sys.path.insert(0, str(Path(__file__).parent))
+from cv_accuracy import load_samples  # noqa: E402
+
+#: image, labels, pixel size -> changed image, labels, pixel size, classes to ask for
+Case = Callable[[np.ndarray, ParticleTable, float],
+                tuple[np.ndarray, ParticleTable, float, list[float] | None]]
+
+
+def padded(side: int) -> Case:
+    """The image centred on a ``side`` x ``side`` black canvas."""
+    def case(img, truth, px):
+        h, w = img.shape
+        out = np.zeros((max(side, h), max(side, w)), dtype=img.dtype)
+        y0, x0 = (out.shape[0] - h) // 2, (out.shape[1] - w) // 2
+        out[y0:y0 + h, x0:x0 + w] = img
+        moved = ParticleTable(truth.x + x0, truth.y + y0, truth.diameter_nm, truth.score,
+                              truth.slice)
+        return out, moved, px, None
+    return case
+
+
+def turned(degrees: float) -> Case:
+    """The image turned by ``degrees`` on a canvas that holds all of it (black corners),
+    bilinear."""
+    def case(img, truth, px):
+        a = np.deg2rad(degrees)
+        rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])  # (row, col)
+        h, w = img.shape
+        corners = np.array([[0, 0], [0, w - 1], [h - 1, 0], [h - 1, w - 1]], float)
+        ci = np.array([(h - 1) / 2, (w - 1) / 2])
+        out_pts = (corners - ci) @ rot.T
+        oh, ow = (np.ceil(out_pts.max(0) - out_pts.min(0)) + 1).astype(int)
+        co = np.array([(oh - 1) / 2, (ow - 1) / 2])
+        # output pixel o reads input rot^T (o - co) + ci
+        out = ndi.affine_transform(img.astype(np.float32), rot.T,
+                                   offset=ci - rot.T @ co, output_shape=(oh, ow),
+                                   order=1, cval=0.0)
+        pts = (np.stack([truth.y, truth.x], 1) - ci) @ rot.T + co
+        moved = ParticleTable(pts[:, 1], pts[:, 0], truth.diameter_nm, truth.score,
+                              truth.slice)
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8), moved, px, None
+    return case
+
+
+def declared(factor: float, classes: list[float]) -> Case:
+    """The image declared at ``factor`` times its pixel size: its gold reads ``factor``
+    times larger; labels' diameters scaled the same way, ``classes`` asked for."""
+    def case(img, truth, px):
+        moved = ParticleTable(truth.x, truth.y, truth.diameter_nm * factor, truth.score,
+                              truth.slice)
+        return img, moved, px * factor, classes
+    return case
+
+
+CASES: dict[str, Case] = {
+    "as is": lambda img, truth, px: (img, truth, px, None),
+    "padded to 3000 x 3000 (black)": padded(3000),
+    "turned 30 degrees (black corners)": turned(30.0),
+    "declared x5/6: gold reads 5/10 nm, --classes 5 10": declared(5 / 6, [5.0, 10.0]),
+    "declared x5/3: gold reads 10/20 nm, --classes 10 20": declared(5 / 3, [10.0, 20.0]),
+}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--pixel-size", type=float, default=None)
+    ap.add_argument("--model", default=None, help="model name or folder (default shipped)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--precision", default="float32")
+    ap.add_argument("--cases", nargs="*", default=None, help="names (substrings) to run")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    det = Detector.from_pretrained(args.model, threads=args.threads,
+                                   precision=args.precision)
+    samples = load_samples(args.data, args.pixel_size)
+    results: dict = {"model": det.config.name, "precision": det.precision,
+                     "in_sample": True, "cases": {}}
+    for name, case in CASES.items():
+        if args.cases and not any(c in name for c in args.cases):
+            continue
+        pairs, counts, black, secs = [], {}, [], []
+        for s in samples:
+            img, truth, px, classes = case(np.asarray(s.image), s.particles, s.pixel_size_nm)
+            t0 = time.perf_counter()
+            found = det.predict(img, px, classes=classes)
+            secs.append(time.perf_counter() - t0)
+            black.append(float(np.mean(img == 0)))
+            pairs.append((s.name, truth, found, px, None))
+            counts[s.name] = {"found": len(found), "labels": len(truth)}
+        report = evaluate_many(pairs).to_dict()
+        row = {"f1_all": report["pooled"]["all"]["f1"],
+               "per_class": {k: v["f1"] for k, v in report["pooled"].items() if k != "all"},
+               "per_image": {k: v["all"]["f1"] for k, v in report["images"].items()},
+               "counts": counts, "black_fraction_median": float(np.median(black)),
+               "seconds_median": float(np.median(secs))}
+        results["cases"][name] = row
+        logging.info("%-52s F1 %.3f %s  black %.0f %%", name, row["f1_all"],
+                     {k: round(v, 3) for k, v in row["per_class"].items()},
+                     100 * row["black_fraction_median"])
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
