@@ -1,13 +1,13 @@
 """The napari plugin's only doors into the engine: candidates once, thresholds live, and
 the analysis.
 
-`find_candidates` runs the network on one plane and keeps every particle above a low
-``floor`` score, sized and in pixels of the input, exactly as `Detector.predict` builds
-them; `select_particles` then applies a threshold, the wanted classes and the region as
-`Detector.predict` does, without touching the network. Because the cross-class
-suppression keeps the strongest candidate whatever the floor, selecting from candidates
-at a lower floor gives the same particles as running `Detector.predict` with the higher
-threshold (`golddigger.model.postprocess.maps_to_particles`).
+`find_candidates` runs the first three steps of `Detector.predict` on one plane
+(`Detector.compute_maps`, the only one that runs the network; `Detector.find_candidates`
+with a low ``floor``; `Detector.measure`); `select_particles` runs the last,
+`Detector.apply_thresholds`, as often as the threshold slider moves. Because the
+cross-class suppression keeps the strongest candidate whatever the floor, selecting from
+candidates at a lower floor gives the same particles as `Detector.predict` with the higher
+threshold.
 
 No napari here: these are plain functions, tested without a display.
 """
@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from golddigger.errors import GoldDiggerError
 from golddigger.io.regions import Region
 from golddigger.particles import ParticleTable
 
@@ -35,7 +34,8 @@ FLOOR = 0.05
 def find_candidates(detector, plane: np.ndarray, pixel_size_nm: float, slice_index: int = 0,
                     floor: float = FLOOR, sizing: str | None = None,
                     tta: int = 1) -> ParticleTable:
-    """Every particle of one 2D plane scoring at least ``floor``: the network runs once.
+    """Every particle of one 2D plane scoring at least ``floor``, sized: the network runs
+    once.
 
     Parameters
     ----------
@@ -56,32 +56,17 @@ def find_candidates(detector, plane: np.ndarray, pixel_size_nm: float, slice_ind
     ParticleTable
         Centres in pixels of ``plane``, diameter = class, score = peak probability.
     """
-    # The one place that knows how Detector.predict is built from its steps.
-    from golddigger.model.postprocess import maps_to_particles
-    from golddigger.model.sizing import measure_particles
-
     plane = np.asarray(plane)
-    if plane.ndim != 2:
-        raise GoldDiggerError(f"expected a 2D plane, got shape {plane.shape}")
-    sizing = detector.config.sizing if sizing is None else sizing
-    if np.all(plane == plane.flat[0]):
-        return ParticleTable.empty()
-    classes = list(detector.classes)
-    maps, (fx, fy) = detector.predict_maps(plane, pixel_size_nm, tta=tta)
-    x, y, d, score = maps_to_particles(maps, classes, detector.pixel_size_nm,
-                                       [float(floor)] * len(classes))
+    maps = detector.compute_maps(plane, pixel_size_nm, tta=tta, slice_index=slice_index)
+    candidates = detector.find_candidates(maps, floor=float(floor))
     del maps
-    x = (x + 0.5) / fx - 0.5
-    y = (y + 0.5) / fy - 0.5
-    if sizing == "image":
-        d, x, y = measure_particles(plane, x, y, classes, pixel_size_nm)
-    return ParticleTable(x, y, d, score, np.full(x.size, int(slice_index)))
+    return detector.measure(candidates, plane, pixel_size_nm, sizing)
 
 
 def select_particles(candidates: ParticleTable, detector, threshold: float | None = None,
                      classes: Sequence[float] | None = None,
                      region: Region | None = None) -> ParticleTable:
-    """The particles `Detector.predict` reports, from `find_candidates`' table.
+    """The particles `Detector.predict` reports, from `find_candidates`' table (no network).
 
     Parameters
     ----------
@@ -99,31 +84,9 @@ def select_particles(candidates: ParticleTable, detector, threshold: float | Non
     Returns
     -------
     ParticleTable
-        Per slice, ordered by row then column (as `Detector.predict`).
+        Sorted by slice, row, column (as `Detector.predict`).
     """
-    known = np.asarray(detector.classes, dtype=float)
-    thresholds = np.asarray(detector.class_thresholds(threshold))
-    if classes is None:
-        wanted = known
-    else:
-        wanted = []
-        for c in classes:
-            match = known[np.abs(known - float(c)) < 0.5]
-            if match.size == 0:
-                raise GoldDiggerError(f"class {c} nm is not one this model knows "
-                                      f"({', '.join(f'{d:g}' for d in known)} nm)")
-            wanted.append(match[0])
-        wanted = np.asarray(wanted)
-    if len(candidates) == 0:
-        return ParticleTable.empty()
-    idx = np.clip(np.searchsorted(known, candidates.diameter_nm), 0, known.size - 1)
-    keep = candidates.score >= thresholds[idx]
-    keep &= np.isin(candidates.diameter_nm, wanted)
-    if region is not None:
-        keep &= region.contains(candidates.x, candidates.y)
-    table = candidates[keep]
-    order = np.lexsort((table.x, table.y, table.slice))
-    return table[order]
+    return detector.apply_thresholds(candidates, threshold, classes, region)
 
 
 def run_analysis(particles: ParticleTable, pixel_size_nm: float, region: Region | None,
