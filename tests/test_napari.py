@@ -269,7 +269,7 @@ def test_detections_equal_predict_and_threshold_is_live(make_napari_viewer, qtbo
 
 
 def test_uncalibrated_image_needs_a_typed_pixel_size(make_napari_viewer, qtbot, detector,
-                                                     crop):
+                                                     crop, tmp_path):
     from golddigger.napari._detect_widget import DetectGoldWidget
 
     plane, px = crop
@@ -282,6 +282,10 @@ def test_uncalibrated_image_needs_a_typed_pixel_size(make_napari_viewer, qtbot, 
     assert not widget.running and "no pixel size" in widget.status.value
     assert len(viewer.layers) == 1
     widget.pixel_size.value = px
+    widget.folder.value = tmp_path  # not a model folder
+    widget.start()
+    assert not widget.running and "not a model folder" in widget.status.value
+    widget.folder.line_edit.value = ""
     widget.threshold.value = 0.38
     _detect(qtbot, widget)
     layer = viewer.layers[-1]

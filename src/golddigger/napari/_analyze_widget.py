@@ -100,9 +100,8 @@ class AnalyzeWidget(QWidget):
             slice_index = int(round(float(layer.world_to_data(self.viewer.dims.point)[-3])))
         shape = _plane_shape(self.viewer, layer, particles)
         region = region_from_layer(self.region.value, layer, shape, slice_index or 0)
-        out = self.outdir.value
-        outdir = (Path(out) if out and str(out) not in ("", ".")
-                  else Path(self._tmp.name) / layer.name.replace("/", "_"))
+        out = self.outdir.line_edit.value.strip()  # the typed text: "" for none
+        outdir = Path(out) if out else Path(self._tmp.name) / layer.name.replace("/", "_")
         return dict(particles=particles, pixel_size_nm=px, region=region, outdir=outdir,
                     n_sim=int(self.n_sim.value), slice_index=slice_index, name=layer.name)
 

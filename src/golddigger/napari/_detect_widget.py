@@ -154,8 +154,11 @@ class DetectGoldWidget(QWidget):
         """The chosen model's folder."""
         from golddigger.model.folder import resolve_model
 
-        folder = self.folder.value
-        if folder and str(folder) not in ("", ".") and (Path(folder) / "config.json").is_file():
+        folder = self.folder.line_edit.value.strip()  # the typed text: "" for none
+        if folder:
+            if not (Path(folder) / "config.json").is_file():
+                raise GoldDiggerError(f"{folder} is not a model folder (no config.json); "
+                                      "choose the folder golddigger train wrote")
             return Path(folder)
         return resolve_model(self.model.value)
 
