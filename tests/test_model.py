@@ -221,8 +221,10 @@ def test_predict_bad_inputs(tiny_model):
         det.predict(img)
     with pytest.raises(GoldDiggerError, match="threshold"):
         det.predict(img, 1.0, threshold=1.5)
-    with pytest.raises(GoldDiggerError, match="not one this model knows"):
-        det.predict(img, 1.0, classes=[9])
+    with pytest.raises(GoldDiggerError, match="not a diameter"):
+        det.predict(img, 1.0, classes=[-9])
+    with pytest.raises(GoldDiggerError, match="not a diameter"):
+        det.predict(img, 1.0, classes=["8-5"])
     with pytest.raises(GoldDiggerError, match="empty"):
         det.predict(img, 1.0, region=np.zeros((64, 64), bool))
 

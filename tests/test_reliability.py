@@ -428,7 +428,7 @@ def test_unknown_option(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("flags, needle", [(["--threshold", "1.5"], "between 0 and 1"),
-                                           (["--classes", "7"], "class 7"),
+                                           (["--classes", "8-5"], "not a diameter"),
                                            (["--tile-size", "50"], "multiple of 16"),
                                            (["--threads", "0"], "threads must be >= 1")])
 def test_bad_flags_refused_once(capsys, model, tmp_path, flags, needle):

@@ -123,3 +123,19 @@ def test_nothing_is_found_on_the_image_edge(shipped):
     found = shipped.predict(img, 1.2, threshold=0.2)
     assert len(found) == 1
     assert abs(found.x[0] - 150.0) < 1 and abs(found.y[0] - 100.0) < 1
+
+
+def test_counting_area_leaves_the_canvas_out(synthetic, shipped):
+    from golddigger.io.images import CalibratedImage
+    from golddigger.io.regions import Region
+    from golddigger.pipeline import DetectOptions, detect_image
+
+    padded, x0, y0 = _pad(synthetic, 600)
+    um2 = PX * PX / 1e6
+    _, area = detect_image(shipped, CalibratedImage(padded, PX), None, DetectOptions())
+    assert area[0] == pytest.approx(synthetic.size * um2, rel=0.002)
+    # a region half on the canvas counts only its specimen part
+    h, w = synthetic.shape
+    region = Region.from_polygon([(0, 0), (x0 + w / 2, 0), (x0 + w / 2, 600), (0, 600)])
+    _, area = detect_image(shipped, CalibratedImage(padded, PX), region, DetectOptions())
+    assert area[0] == pytest.approx(h * w / 2 * um2, rel=0.01)

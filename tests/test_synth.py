@@ -342,7 +342,10 @@ def test_bundled_example_is_consistent():
 
 # ---------------------------------------------------------------------- dark replica
 def test_dark_bands_darken_the_replica_and_dark_gold_sits_on_them():
-    base = SynthConfig(shape=(512, 512), counts={6: 20, 12: 4})
+    # without IMPs: their bright cast shadows speckle the rings measured below, and the
+    # property is about the bands
+    base = SynthConfig(shape=(512, 512), counts={6: 20, 12: 4}, imp_density_per_um2=0,
+                       imp_cluster_density_per_um2=0)
     plain = generate(base, seed=5)
     banded = generate(base.model_copy(update={"dark_band_density_per_um2": 12.0}), seed=5)
     # bands are broad dark areas: a good share of the pixels darkens a lot, the bright
@@ -376,3 +379,18 @@ def test_dark_options_off_draw_exactly_as_before():
         SynthConfig(dark_gold_fraction=1.5)
     with pytest.raises(ValueError):
         SynthConfig(dark_band_density_per_um2=-1)
+
+
+def test_imps_are_bright_shadowed_bumps_not_dark_discs():
+    """IMPs as replicas show them (a thin dark cap, a bright cast shadow); the legacy
+    look (dark caps like small gold) stays available, and nothing else changes."""
+    cfg = SynthConfig(shape=(384, 384), counts={6: 0}, imp_density_per_um2=4000.0)
+    new = generate(cfg, seed=2)
+    old = generate(cfg.model_copy(update={"imp_shadows": False}), seed=2)
+    assert new.particles == old.particles and new.negatives == old.negatives
+    med = np.median(old.image)
+    # legacy caps are dark blots; the new IMPs darken far less and brighten more
+    dark_old = np.mean(old.image < med - 40)
+    dark_new = np.mean(new.image < med - 40)
+    assert dark_new < 0.5 * dark_old
+    assert np.percentile(new.image, 99) > np.percentile(old.image, 99)

@@ -20,6 +20,10 @@ __all__ = ["ParticleTable", "CSV_COLUMNS"]
 #: The columns of Gold Digger's particle CSV, in order. Only the first three are required
 #: when reading; ``score`` defaults to 1 (a label) and ``slice`` to 0.
 CSV_COLUMNS = ("x", "y", "diameter_nm", "score", "slice")
+#: Optional column after them: the diameter measured on the image (nm), written when
+#: known (detections with sizes measured, `golddigger.model.sizing.measure_diameters`);
+#: ``diameter_nm`` stays the size class.
+MEASURED_COLUMN = "measured_nm"
 
 
 #: Largest stack index accepted from files (ImageJ stacks hold at most 2**31 - 1 slices).
@@ -54,6 +58,9 @@ class ParticleTable:
         Detection confidence in [0, 1]; 1 for annotations. Default 1.
     slice : array_like, optional
         0-based stack slice. Default 0.
+    measured_nm : array_like, optional
+        Diameter measured on the image (nm), NaN where unknown (labels, old files).
+        ``diameter_nm`` is the size class it was binned into.
     """
 
     x: np.ndarray
@@ -61,6 +68,7 @@ class ParticleTable:
     diameter_nm: np.ndarray
     score: np.ndarray = field(default=None)  # type: ignore[assignment]
     slice: np.ndarray = field(default=None)  # type: ignore[assignment]
+    measured_nm: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         self.x = np.asarray(self.x, dtype=np.float64).reshape(-1)
@@ -74,6 +82,7 @@ class ParticleTable:
             self.slice = np.asarray(self.slice, dtype=np.int64).reshape(-1)
             if self.slice.size != n:
                 raise ValueError(f"slice has {self.slice.size} values, expected {n}")
+        self.measured_nm = _as_float(self.measured_nm, n, np.nan)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -93,6 +102,7 @@ class ParticleTable:
             np.concatenate([t.diameter_nm for t in tables]),
             np.concatenate([t.score for t in tables]),
             np.concatenate([t.slice for t in tables]),
+            np.concatenate([t.measured_nm for t in tables]),
         )
 
     # ------------------------------------------------------------------ access
@@ -107,7 +117,7 @@ class ParticleTable:
         """Rows selected by a boolean mask, an index array or a slice."""
         return ParticleTable(
             self.x[index], self.y[index], self.diameter_nm[index], self.score[index],
-            self.slice[index],
+            self.slice[index], self.measured_nm[index],
         )
 
     @property
@@ -131,20 +141,22 @@ class ParticleTable:
     def scaled(self, factor: float) -> ParticleTable:
         """Coordinates multiplied by ``factor`` (pixel-centre convention kept)."""
         return ParticleTable(self.x * factor, self.y * factor, self.diameter_nm.copy(),
-                             self.score.copy(), self.slice.copy())
+                             self.score.copy(), self.slice.copy(), self.measured_nm.copy())
 
     def __eq__(self, other: object) -> bool:  # numpy arrays need an explicit comparison
         if not isinstance(other, ParticleTable):
             return NotImplemented
-        return len(self) == len(other) and all(
-            np.array_equal(a, b, equal_nan=True)
-            for a, b in zip(self.columns().values(), other.columns().values(), strict=True)
-        )
+        mine, theirs = self.columns(), other.columns()
+        return len(self) == len(other) and mine.keys() == theirs.keys() and all(
+            np.array_equal(mine[k], theirs[k], equal_nan=True) for k in mine)
 
     def columns(self) -> dict[str, np.ndarray]:
-        """The columns by CSV name."""
-        return {"x": self.x, "y": self.y, "diameter_nm": self.diameter_nm,
+        """The columns by CSV name (``measured_nm`` only when any size is known)."""
+        cols = {"x": self.x, "y": self.y, "diameter_nm": self.diameter_nm,
                 "score": self.score, "slice": self.slice}
+        if np.isfinite(self.measured_nm).any():
+            cols[MEASURED_COLUMN] = self.measured_nm
+        return cols
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{d:g} nm: {len(self.of_class(d))}" for d in self.classes)
@@ -183,6 +195,8 @@ class ParticleTable:
                     cells.append(f"{float(v):.4f}")
                 elif name == "slice":
                     cells.append(str(int(v)))
+                elif name == MEASURED_COLUMN:
+                    cells.append(f"{float(v):.2f}")
                 elif isinstance(v, (float, np.floating)):
                     cells.append(f"{float(v):.6g}")
                 else:
@@ -222,7 +236,8 @@ class ParticleTable:
                     raise AnnotationError(
                         f"{path}: missing column(s) {', '.join(missing)}; a particle CSV needs "
                         f"the header x,y,diameter_nm (found: {','.join(header)})")
-                idx = {name: header.index(name) for name in CSV_COLUMNS if name in header}
+                idx = {name: header.index(name) for name in CSV_COLUMNS + (MEASURED_COLUMN,)
+                       if name in header}
                 data: dict[str, list[float]] = {name: [] for name in idx}
                 for lineno, row in enumerate(reader, start=2):
                     if not row or all(not c.strip() for c in row):
@@ -235,7 +250,7 @@ class ParticleTable:
                             raise AnnotationError(
                                 f"{path}, line {lineno}: column {name!r} is {cell!r}, "
                                 "not a number") from None
-                        if name != "score" and not np.isfinite(value):
+                        if name not in ("score", MEASURED_COLUMN) and not np.isfinite(value):
                             raise AnnotationError(
                                 f"{path}, line {lineno}: column {name!r} is not finite")
                         if name == "diameter_nm" and value <= 0:
@@ -254,4 +269,5 @@ class ParticleTable:
         return cls(
             data["x"], data["y"], data["diameter_nm"], data.get("score"),
             None if "slice" not in data else np.asarray(data["slice"], dtype=np.int64),
+            data.get(MEASURED_COLUMN),
         )

@@ -37,7 +37,7 @@ class DetectOptions:
     pixel_size_nm: float | None = None
     roi: Path | None = None  # a ROI file for all images, or a folder of <stem>.roi/.zip
     threshold: float | None = None
-    classes: Sequence[float] | None = None
+    classes: Sequence[float | str] | None = None
     channel: int | None = None
     shape: str = "oval"  # ROI shape in the RoiSet: "oval" or "point"
     overlay: bool = False
@@ -173,7 +173,8 @@ def detect_files(paths: Sequence[Path], detector, outdir: Path, options: DetectO
 
                 save_overlay(outs[2], image, particles, px, region)
             particles.to_csv(outs[0])
-            _write_summary(summary, earlier, summary_rows(results, detector.classes))
+            _write_summary(summary, earlier,
+                           summary_rows(results, detector.report_classes(options.classes)))
         except GoldDiggerError as err:
             res.error = str(err)
             logger.error("%s", err)
@@ -195,7 +196,8 @@ def detect_files(paths: Sequence[Path], detector, outdir: Path, options: DetectO
                          "images are processed; please report this with the file")
             logger.error("%s", res.error)
             logger.debug("details", exc_info=True)
-    rows = _merge_rows(earlier, summary_rows(results, detector.classes))
+    rows = _merge_rows(earlier,
+                       summary_rows(results, detector.report_classes(options.classes)))
     written = summary if summary.exists() and rows else None
     return BatchResult(results, written)
 

@@ -144,6 +144,11 @@ class SynthConfig(BaseModel):
         Membrane folds (long low ridges) per square micron.
     imp_density_per_um2, imp_cluster_density_per_um2 : float
         Intramembrane particles: density in the patches and inside IMP clusters.
+    imp_shadows : bool
+        Draw IMPs as the replicas show them: a thin platinum cap facing the source and
+        a bright cast shadow behind (default). False draws the look of releases up to
+        fril-gold-v3 (the bump's full slope collects platinum, no cast shadow: dark
+        caps that look like small gold); the rest of an image is the same either way.
     dark_blob_density_per_um2 : float
         Hard negatives: small dark roundish or elongated blobs that are not gold.
     edge_artefact_density_per_um2 : float
@@ -211,6 +216,7 @@ class SynthConfig(BaseModel):
     ridge_density_per_um2: Annotated[float, Field(ge=0)] = 1.0
     imp_density_per_um2: Annotated[float, Field(ge=0)] = 400.0
     imp_cluster_density_per_um2: Annotated[float, Field(ge=0)] = 3500.0
+    imp_shadows: bool = True
     dark_blob_density_per_um2: Annotated[float, Field(ge=0)] = 45.0
     edge_artefact_density_per_um2: Annotated[float, Field(ge=0)] = 12.0
     dark_band_density_per_um2: Annotated[float, Field(ge=0)] = 0.0
@@ -692,10 +698,15 @@ def _relief(cfg: SynthConfig, rng, sc: _Scene, f: int):
         ang = rng.uniform(0, 2 * np.pi, int(two.sum()))
         x2 = x[two] + sig[two] * 1.2 * np.cos(ang)
         y2 = y[two] + sig[two] * 1.2 * np.sin(ang)
-        h_full += _bumps((H, W), np.concatenate([x, x2]), np.concatenate([y, y2]),
-                         np.concatenate([sig, 0.7 * sig[two]]),
-                         np.concatenate([amp, 0.8 * amp[two]]), flat_top=True)
-    return h_low, h_full, grey_low
+        h_imp = _bumps((H, W), np.concatenate([x, x2]), np.concatenate([y, y2]),
+                       np.concatenate([sig, 0.7 * sig[two]]),
+                       np.concatenate([amp, 0.8 * amp[two]]), flat_top=True)
+        if not cfg.imp_shadows:
+            h_full += h_imp
+            h_imp = None
+    else:
+        h_imp = None
+    return h_low, h_full, grey_low, h_imp
 
 
 def _gold_position(rng, cfg: SynthConfig, sc: _Scene, clusters: list, r_px: float,
@@ -823,7 +834,7 @@ def generate(config: SynthConfig | None = None, seed: int | np.random.Generator 
     frame, patches_xy, patch_polys, region_geom = _plan_patches(cfg, rng, W, Hv, px)
     sc = _Scene(H, W, Hv, px, frame, patches_xy, patch_polys, region_geom, [], [])
     f = max(1, int(round(2.0 / px)))  # low-res cells of ~2 nm
-    h_low, h_full, grey_low = _relief(cfg, rng, sc, f)
+    h_low, h_full, grey_low, h_imp = _relief(cfg, rng, sc, f)
 
     # ------------------------------------------------------------ platinum shading
     gy, gx = np.gradient(h_low)
@@ -835,6 +846,17 @@ def generate(config: SynthConfig | None = None, seed: int | np.random.Generator 
     pt = np.clip(se + ce * slope, 0.0, 3.0)
     del slope
     pt *= 1.0 - _resize_to(_cast_shadow(h_low, sdx, sdy, math.tan(elev), px * f), (H, W))
+    if h_imp is not None:
+        # IMPs as the replicas show them: a thin platinum cap on the side facing the
+        # source (slope capped: a 3-8 nm bump collects little), and behind it a
+        # platinum-free cast shadow, the bright crescent that dominates their look
+        gy, gx = np.gradient(h_imp)
+        s_imp = (gx * sdx + gy * sdy) / px
+        del gx, gy
+        pt += ce * np.clip(s_imp, -se / ce, IMP_CAP_SLOPE)
+        pt *= 1.0 - _imp_shadow(h_imp, sdx, sdy, math.tan(elev), px)
+        np.clip(pt, 0.0, 3.0, out=pt)
+        del s_imp, h_imp
     od = pt - se
     # shadows are less bright than the platinum law says: the carbon backing and
     # scattered platinum still absorb there
@@ -990,6 +1012,24 @@ def _grain(rng: np.random.Generator, shape: tuple[int, int], period_px: float) -
     spec.real = rng.standard_normal(spec.shape, dtype=np.float32) * gain
     spec.imag = rng.standard_normal(spec.shape, dtype=np.float32) * gain
     return scipy.fft.irfft2(spec, s=(h, w), workers=1, overwrite_x=True).astype(np.float32)
+
+
+#: Largest IMP slope (rise per nm along the platinum travel) that collects platinum
+IMP_CAP_SLOPE = 0.3
+
+
+def _imp_shadow(h: np.ndarray, sdx: float, sdy: float, tan_e: float, px: float
+                ) -> np.ndarray:
+    """Fraction (0-1) of each pixel in the cast shadow of the IMPs ``h`` (nm): points
+    lower than the grazing ray from upstream IMP points, up to the tallest IMP's
+    shadow length."""
+    reach = int(np.ceil(float(h.max()) / tan_e / px)) + 1
+    depth = np.zeros_like(h)
+    for k in range(1, reach + 1):
+        up = ndi.shift(h, (k * sdy, k * sdx), order=1, mode="constant", cval=0.0)
+        np.maximum(depth, up - k * px * tan_e - h, out=depth)
+    # soft-edged: a bump's shadow is an elongated blot, not a hard wedge
+    return ndi.gaussian_filter(np.clip(depth / 0.5, 0.0, 1.0), 0.8 / px)
 
 
 def _cast_shadow(h_low: np.ndarray, sdx: float, sdy: float, tan_e: float,

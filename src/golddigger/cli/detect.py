@@ -41,8 +41,10 @@ def add_parser(sub) -> None:
     p.add_argument("--threshold", type=float, metavar="T",
                    help="score threshold in (0, 1); lower finds more (default: the model's "
                         "tuned one)")
-    p.add_argument("--classes", type=float, nargs="+", metavar="NM",
-                   help="report only these particle diameters, e.g. --classes 6 12")
+    p.add_argument("--classes", nargs="+", metavar="NM",
+                   help="report only these particle diameters, e.g. --classes 6 12; any "
+                        "diameters (each takes particles measured within 25 %%) or ranges "
+                        "(5-8) work: sizes are then measured on the image and binned")
     p.add_argument("--sizing", choices=("maps", "image"), default=None,
                    help="size class from the model's class maps, or measured from the image "
                         "at each particle (default: the model's setting)")
@@ -82,6 +84,14 @@ def run(args) -> int:
         raise CliError(f"--threshold must be between 0 and 1, got {args.threshold:g}")
     if args.channel is not None and args.channel < 0:
         raise CliError(f"--channel is 0-based and cannot be negative, got {args.channel}")
+    if args.classes:
+        from golddigger.errors import GoldDiggerError
+        from golddigger.model.classes import parse_classes
+
+        try:
+            parse_classes(args.classes)
+        except GoldDiggerError as err:
+            raise CliError(str(err)) from None
     paths = expand_images(args.inputs)
     detector = Detector.from_pretrained(args.model, threads=args.threads,
                                         precision=args.precision)
@@ -108,7 +118,7 @@ def run(args) -> int:
         for r in result.results:
             if r.particles is not None:
                 counts = ", ".join(f"{len(r.particles.of_class(d))} x {d:g} nm"
-                                   for d in detector.classes)
+                                   for d in detector.report_classes(args.classes))
                 print(f"{r.path.name}: {len(r.particles)} particles ({counts})")
             elif r.skipped:
                 print(f"{r.path.name}: skipped (done before; --resume)")

@@ -17,12 +17,13 @@ from torch import nn
 from golddigger.errors import GoldDiggerError
 from golddigger.io.images import CalibratedImage, validate_pixel_size
 from golddigger.io.regions import Region
+from golddigger.model.classes import SizeClass, assign_classes, parse_classes
 from golddigger.model.config import ModelConfig
 from golddigger.model.folder import read_model_folder, resolve_model
 from golddigger.model.networks import UNetGenerator
-from golddigger.model.postprocess import maps_to_particles
+from golddigger.model.postprocess import maps_to_particles, suppress_across_classes
 from golddigger.model.preprocess import normalise_tensor, resample_plane, robust_stats
-from golddigger.model.sizing import SIZING_MODES, measure_particles
+from golddigger.model.sizing import SIZING_MODES, measure_diameters, measure_particles
 from golddigger.model.specimen import excluded_near, fill_canvas, specimen_mask
 from golddigger.particles import ParticleTable
 
@@ -479,29 +480,56 @@ class Detector:
 
     def measure(self, candidates: ParticleTable, image: CalibratedImage | np.ndarray,
                 pixel_size_nm: float | None = None, sizing: str | None = None,
-                ) -> ParticleTable:
+                classes: Sequence[float | str] | None = None) -> ParticleTable:
         """Step 3 of `predict`: size class (and refined centre) of each candidate.
 
         With ``sizing`` "image" (see `predict`) both are measured on the image
         (`golddigger.model.sizing.measure_particles`); with "maps" the candidates are
         returned as they are. ``image`` is the plane the candidates were found in, or
         the stack (each candidate is measured in its slice).
+
+        When ``classes`` asks for sizes the model does not have (any diameters or
+        ranges, `golddigger.model.classes.parse_classes`), each candidate's diameter
+        is measured on a continuous scale (`measure_diameters`, kept in
+        ``measured_nm``) and binned into the nearest class within its tolerance, or
+        NaN ("other"); ``sizing`` is then "image" whatever is asked.
         """
+        free = self._free_classes(classes)
         sizing = self.config.sizing if sizing is None else sizing
         if sizing not in SIZING_MODES:
             raise GoldDiggerError(f"sizing must be one of {SIZING_MODES}, got {sizing!r}")
-        if sizing == "maps" or len(candidates) == 0:
+        if (sizing == "maps" and free is None) or len(candidates) == 0:
             return candidates
         if not isinstance(image, CalibratedImage):
             image = CalibratedImage(np.asarray(image), pixel_size_nm)
         px = validate_pixel_size(pixel_size_nm if pixel_size_nm is not None
                                  else image.pixel_size_nm, str(image.path or "image"))
         x, y, d = candidates.x.copy(), candidates.y.copy(), candidates.diameter_nm.copy()
+        measured = np.full(x.size, np.nan)
         for s in np.unique(candidates.slice):
             on = candidates.slice == s
             plane = image.slice(int(s)) if image.n_slices > 1 else image.slice(0)
-            d[on], x[on], y[on] = measure_particles(plane, x[on], y[on], self.classes, px)
-        return ParticleTable(x, y, d, candidates.score.copy(), candidates.slice.copy())
+            if free is None:
+                d[on], x[on], y[on] = measure_particles(plane, x[on], y[on], self.classes, px)
+            else:
+                lo = max(1.0, 0.7 * min(c.lo for c in free))
+                hi = 1.3 * max(c.hi for c in free)
+                # the centre refined at the nearest class's scale, then the size measured
+                _, x[on], y[on] = measure_particles(
+                    plane, x[on], y[on], [c.value for c in free], px)
+                measured[on] = measure_diameters(plane, x[on], y[on], px, lo, hi)
+                d[on] = assign_classes(measured[on], free)
+        table = ParticleTable(x, y, d, candidates.score.copy(), candidates.slice.copy(),
+                              measured)
+        if free is None:
+            return table
+        # gold larger than the model's classes gives several peaks: one per particle,
+        # the strongest within the measured radius
+        keep = [np.flatnonzero(table.slice == s)[suppress_across_classes(
+            table.x[table.slice == s], table.y[table.slice == s],
+            table.score[table.slice == s], 0.5 * table.measured_nm[table.slice == s] / px)]
+            for s in np.unique(table.slice)]
+        return table[np.sort(np.concatenate(keep))]
 
     def apply_thresholds(self, measured: ParticleTable, threshold: float | None = None,
                          classes: Sequence[float] | None = None,
@@ -510,14 +538,27 @@ class Detector:
         wanted ``classes`` and those inside ``region`` kept, sorted by slice, then row,
         then column. No network runs here: call it again with another threshold on the
         same measured candidates (found with a ``floor`` at or below it)."""
-        wanted = self._check_classes(classes)
-        thresholds = np.asarray(self.class_thresholds(threshold))
+        free = self._free_classes(classes)
         if isinstance(region, np.ndarray):
             region = Region.from_mask(region)
         t = measured
-        idx = np.clip(np.searchsorted(self.classes, t.diameter_nm), 0, len(self.classes) - 1)
-        keep = t.score >= thresholds[idx]
-        keep &= np.isin(t.diameter_nm, wanted)
+        if free is None:
+            wanted = self._check_classes(classes)
+            thresholds = np.asarray(self.class_thresholds(threshold))
+            idx = np.clip(np.searchsorted(self.classes, t.diameter_nm), 0,
+                          len(self.classes) - 1)
+            keep = t.score >= thresholds[idx]
+            keep &= np.isin(t.diameter_nm, wanted)
+        else:
+            # classes the model has no thresholds for: its common threshold
+            keep = t.score >= (self.threshold if threshold is None
+                               else self.class_thresholds(threshold)[0])
+            other = keep & ~np.isfinite(t.diameter_nm)
+            if other.any():
+                logger.info("%d detections fit none of the classes %s (other); not "
+                            "reported", int(other.sum()),
+                            ", ".join(c.label for c in free))
+            keep &= np.isfinite(t.diameter_nm)
         if region is not None:
             keep &= region.contains(t.x, t.y)
         t = t[keep]
@@ -544,8 +585,13 @@ class Detector:
         threshold : float, optional
             Score threshold in (0, 1) for all classes; default: the model's tuned one.
             Lower finds more particles (more false ones too).
-        classes : sequence of float, optional
-            Report only these diameters (nm); all classes still compete for each particle.
+        classes : sequence of float or str, optional
+            Report only these diameters (nm); all classes still compete for each
+            particle. Diameters the model does not have, and ranges (``"5-8"``), work
+            too: each particle's diameter is then measured on the image
+            (``measured_nm``) and binned into the nearest class within 25 % (a range:
+            inside it); particles that fit none ("other") are not reported
+            (`golddigger.model.classes`). The model's common threshold applies then.
         slices : iterable of int, optional
             0-based stack slices to process (default all).
         tile_size : int or None
@@ -567,7 +613,10 @@ class Detector:
         -------
         ParticleTable
             Centres in pixels of the input image, diameter = class, score = peak
-            probability, slice = 0-based stack index. Its attribute ``excluded_px``
+            probability, slice = 0-based stack index, ``measured_nm`` = measured
+            diameter (with classes the model does not have; else NaN). Nothing is
+            reported within `EDGE_MARGIN_PX` model pixels of the image's edge, nor on or
+            near flat canvas (`specimen_mask`). Its attribute ``excluded_px``
             maps each processed slice to its count of non-specimen pixels (flat canvas,
             see `specimen_mask`), which hold no detections and should not count in an
             area.
@@ -579,15 +628,13 @@ class Detector:
             image = CalibratedImage(arr, pixel_size_nm)
         px = validate_pixel_size(pixel_size_nm if pixel_size_nm is not None
                                  else image.pixel_size_nm, str(image.path or "image"))
-        if px > 0.5 * min(self.classes) / 1.5:
-            logger.warning("pixel size %.3g nm is coarse for %g nm gold (under 3 px across); "
-                           "expect misses", px, min(self.classes))
         if isinstance(region, np.ndarray):
             region = Region.from_mask(region)
         if region is not None and region.is_empty():
             raise GoldDiggerError("the region (ROI) is empty: draw an area selection")
-        self._check_classes(classes)
+        free = self._free_classes(classes)
         thresholds = self.class_thresholds(threshold)
+        self.check_limits(px, classes)
         if tta not in TTA_CHOICES:
             raise GoldDiggerError(f"tta must be one of {TTA_CHOICES}, got {tta!r}")
         sizing = self.config.sizing if sizing is None else sizing
@@ -612,22 +659,91 @@ class Detector:
             excluded[s] = maps.excluded_px
             # every candidate above the lowest threshold; each is held to its own class's
             # threshold once its class is final (equal to thresholding inside, for "maps")
-            candidates = self.find_candidates(maps, floor=min(thresholds))
+            floor = min(thresholds) if free is None else (
+                self.threshold if threshold is None else thresholds[0])
+            candidates = self.find_candidates(maps, floor=floor)
             del maps
-            measured = self.measure(candidates, plane, px, sizing)
+            measured = self.measure(candidates, plane, px, sizing, classes)
             tables.append(self.apply_thresholds(measured, threshold, classes, region))
         result = ParticleTable.concat(tables)
         result.excluded_px = excluded
         return result
 
-    def _check_classes(self, classes: Sequence[float] | None) -> np.ndarray:
-        if classes is None:
-            return np.asarray(self.classes)
+    def validated_ranges(self) -> dict[str, tuple[float, float] | None]:
+        """Pixel sizes (nm/px) and gold diameters (nm) the model was validated on, from
+        its folder's ``metrics.json`` (``"validated"``); gold defaults to the model's
+        classes, pixel size to unknown (None)."""
+        v = self.metrics.get("validated") or {}
+        px = v.get("pixel_size_nm")
+        gold = v.get("gold_nm") or (min(self.classes), max(self.classes))
+        return {"pixel_size_nm": None if px is None else (float(px[0]), float(px[1])),
+                "gold_nm": (float(gold[0]), float(gold[1]))}
+
+    def check_limits(self, pixel_size_nm: float,
+                     classes: Sequence[float | str] | None = None) -> list[str]:
+        """Warn (log, and return the messages) when the pixel size or a size class asked
+        for lies outside what the model was validated on (`validated_ranges`)."""
+        out = []
+        ranges = self.validated_ranges()
+        px = float(pixel_size_nm)
+        sizes = ([c.value for c in parse_classes(classes)] if classes is not None
+                 else list(self.classes))
+        lo_px = ranges["pixel_size_nm"]
+        if lo_px is not None and not lo_px[0] * 0.999 <= px <= lo_px[1] * 1.001:
+            out.append(f"pixel size {px:.3g} nm is outside the {lo_px[0]:g}-{lo_px[1]:g} "
+                       f"nm/px {self.config.name} was validated on; check its results "
+                       "against a few labelled particles (golddigger evaluate)")
+        gold = ranges["gold_nm"]
+        outside = [d for d in sizes if not gold[0] * 0.999 <= d <= gold[1] * 1.001]
+        if outside:
+            out.append(f"{', '.join(f'{d:g}' for d in outside)} nm gold is outside the "
+                       f"{gold[0]:g}-{gold[1]:g} nm {self.config.name} was validated on; "
+                       "check its results against a few labelled particles")
+        small = min(sizes)
+        if px > 0.5 * small / 1.5:
+            out.append(f"pixel size {px:.3g} nm is coarse for {small:g} nm gold (under 3 px "
+                       "across); expect misses")
+        for msg in out:
+            logger.warning(msg)
+        return out
+
+    def _known_classes(self, classes: Sequence[float | str]) -> list[float] | None:
+        """The model's classes matching ``classes`` (all of them), else None."""
         wanted = []
         for c in classes:
-            match = [d for d in self.classes if abs(d - float(c)) < 0.5]
+            try:
+                value = float(c)
+            except (TypeError, ValueError):
+                return None  # a range
+            match = [d for d in self.classes if abs(d - value) < 0.5]
             if not match:
-                known = ", ".join(f"{d:g}" for d in self.classes)
-                raise GoldDiggerError(f"class {c} nm is not one this model knows ({known} nm)")
+                return None
             wanted.append(match[0])
-        return np.asarray(wanted)
+        return wanted
+
+    def _free_classes(self, classes: Sequence[float | str] | None) -> list[SizeClass] | None:
+        """Parsed ``classes`` when they are not all the model's own (sizes then measured
+        and binned), else None."""
+        if classes is None:
+            return None
+        parsed = parse_classes(classes)  # raises for bad ones
+        return None if self._known_classes(classes) is not None else parsed
+
+    def report_classes(self, classes: Sequence[float | str] | None = None) -> list[float]:
+        """The diameters (nm) particles are reported as for ``classes`` asked for: the
+        model's own classes, or the asked ones' values when the model does not have
+        them (a range reports its midpoint)."""
+        free = self._free_classes(classes)
+        return list(self.classes) if free is None else [c.value for c in free]
+
+    def _check_classes(self, classes: Sequence[float | str] | None) -> np.ndarray:
+        """The model's classes asked for (all of them by default). Classes it does not
+        have are valid too (any diameters or ranges): then the model's classes that
+        may hold them are returned."""
+        if classes is None:
+            return np.asarray(self.classes)
+        known = self._known_classes(classes)
+        if known is None:
+            parse_classes(classes)
+            return np.asarray(self.classes)
+        return np.asarray(known)

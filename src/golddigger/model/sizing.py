@@ -14,11 +14,13 @@ result.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import numpy as np
 
-__all__ = ["measure_classes", "measure_particles", "SIZING_MODES"]
+__all__ = ["measure_classes", "measure_diameters", "measure_particles", "SIZING_MODES",
+           "SIZE_STEP"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +83,115 @@ def measure_particles(plane: np.ndarray, x: np.ndarray, y: np.ndarray,
     x, y = x.ravel(), y.ravel()
     if x.size == 0:
         return np.full(0, diameters[0]), x.copy(), y.copy()
+    cores = _scale_responses(plane, x, y, diameters, pixel_size_nm, search_nm)
+    side = cores.shape[-1]
+    search = (side - 1) // 2
+    cx = np.round(x).astype(np.int64)
+    cy = np.round(y).astype(np.int64)
+    h, w = plane.shape
+    flat = cores.reshape(diameters.size, x.size, -1)
+    best = np.argmax(flat.max(axis=2), axis=0)
+    n = np.arange(x.size)
+    win_core = cores[best, n]  # (N, side, side)
+    peak = win_core.reshape(x.size, -1).argmax(axis=1)
+    py, px = np.divmod(peak, side)
+    dy = _parabola(win_core, py, px, axis=0)
+    dx = _parabola(win_core, py, px, axis=1)
+    return (diameters[best], np.clip(cx + px - search + dx, 0, w - 1),
+            np.clip(cy + py - search + dy, 0, h - 1))
+
+
+#: Ratio between neighbouring diameters tried by `measure_diameters`
+SIZE_STEP = 1.06
+
+
+def measure_diameters(plane: np.ndarray, x: np.ndarray, y: np.ndarray, pixel_size_nm: float,
+                      min_nm: float = 3.0, max_nm: float = 40.0, search_nm: float = 1.5,
+                      sphere: bool = True) -> np.ndarray:
+    """Each particle's diameter (nm), measured on the image, on a continuous scale.
+
+    The dark-disc (scale-normalised LoG) response of `measure_particles` is taken at
+    diameters from ``min_nm`` to ``max_nm`` in steps of `SIZE_STEP`; the diameter is the
+    strongest one, refined by a parabola through it and its neighbours (in log
+    diameter). For an ideal disc the strongest response is at its diameter; gold is a
+    blurred absorbing sphere, which reads smaller when large (about 6 % at 15-25 nm)
+    and larger when small (blur): with ``sphere`` (default) the reading is converted to
+    the diameter of the sphere that reads so (`SPHERE_K_PER_NM`, `SPHERE_BLUR_NM`,
+    computed once per pixel size).
+
+    Returns
+    -------
+    ndarray of float, one diameter per position (``min_nm`` or ``max_nm`` when the
+    response is strongest at an end of the range).
+    """
+    plane = np.asarray(plane) if not isinstance(plane, np.memmap) else plane
+    x = np.asarray(x, dtype=float).ravel()
+    y = np.asarray(y, dtype=float).ravel()
+    if not 0 < min_nm < max_nm:
+        raise ValueError(f"need 0 < min_nm < max_nm, got {min_nm}, {max_nm}")
+    if x.size == 0:
+        return np.empty(0)
+    n = int(np.ceil(np.log(max_nm / min_nm) / np.log(SIZE_STEP))) + 1
+    logd = np.linspace(np.log(min_nm), np.log(max_nm), n)
+    cores = _scale_responses(plane, x, y, np.exp(logd), pixel_size_nm, search_nm)
+    resp = cores.reshape(n, x.size, -1).max(axis=2)  # (S, N)
+    best = resp.argmax(axis=0)
+    idx = np.arange(x.size)
+    inner = (best > 0) & (best < n - 1)
+    lo, hi = np.clip(best - 1, 0, n - 1), np.clip(best + 1, 0, n - 1)
+    a, b, c = resp[lo, idx], resp[best, idx], resp[hi, idx]
+    denom = a - 2 * b + c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        off = np.where(inner & (denom < 0), 0.5 * (a - c) / denom, 0.0)
+    step = logd[1] - logd[0]
+    raw = np.exp(logd[best] + np.clip(off, -0.5, 0.5) * step)
+    if not sphere:
+        return raw
+    true_d, read_d = _sphere_table(round(float(pixel_size_nm), 4))
+    return _invert(raw, true_d, read_d)
+
+
+#: How gold looks, for `measure_diameters`'s correction: an absorbing sphere
+#: (transmission ``exp(-k t)``, ``k`` as fitted by `golddigger.synth` to the real
+#: replicas) blurred by a Gaussian of this sigma (nm, the middle of synth's range)
+SPHERE_K_PER_NM = 0.153
+SPHERE_BLUR_NM = 1.3
+
+
+def _invert(raw: np.ndarray, true_d: np.ndarray, read_d: np.ndarray) -> np.ndarray:
+    """True diameters whose sphere reads ``raw`` (linear in between; beyond the table,
+    the nearest end's ratio)."""
+    out = np.interp(raw, read_d, true_d)
+    lo, hi = raw < read_d[0], raw > read_d[-1]
+    out[lo] = raw[lo] * true_d[0] / read_d[0]
+    out[hi] = raw[hi] * true_d[-1] / read_d[-1]
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _sphere_table(pixel_size_nm: float) -> tuple[np.ndarray, np.ndarray]:
+    """What `measure_diameters` (uncorrected) reads for ideal blurred absorbing
+    spheres of diameters 3..48 nm at ``pixel_size_nm``: (true, read), read increasing."""
+    from scipy import ndimage as ndi
+
+    true_d = np.exp(np.linspace(np.log(3.0), np.log(48.0), 25))
+    read = np.empty_like(true_d)
+    for i, d in enumerate(true_d):
+        half = int(np.ceil((d + 8 * SPHERE_BLUR_NM) / pixel_size_nm))
+        yy, xx = np.mgrid[-half:half + 1, -half:half + 1] * pixel_size_nm
+        t = 2 * np.sqrt(np.clip((d / 2) ** 2 - (xx**2 + yy**2), 0, None))
+        img = ndi.gaussian_filter(np.exp(-SPHERE_K_PER_NM * t),
+                                  SPHERE_BLUR_NM / pixel_size_nm)
+        read[i] = measure_diameters(img, np.array([float(half)]), np.array([float(half)]),
+                                    pixel_size_nm, 0.6 * d, 1.7 * d, sphere=False)[0]
+    read = np.maximum.accumulate(read)  # monotone for the inversion
+    return true_d, read
+
+
+def _scale_responses(plane: np.ndarray, x: np.ndarray, y: np.ndarray, diameters: np.ndarray,
+                     pixel_size_nm: float, search_nm: float) -> np.ndarray:
+    """Scale-normalised dark-disc (LoG) responses ``(S, N, side, side)``: one per
+    diameter and position, on the ``side`` x ``side`` core around each position."""
     sigmas = diameters / 2 / np.sqrt(2) / pixel_size_nm
     search = max(1, int(round(search_nm / pixel_size_nm)))
     cx = np.round(x).astype(np.int64)
@@ -102,16 +213,7 @@ def measure_particles(plane: np.ndarray, x: np.ndarray, y: np.ndarray,
             win = np.asarray(plane[rows[sl, :, None], cols[sl, None, :]], dtype=np.float64)
             # gold is dark: -sigma^2 LoG of the inverted image = sigma^2 LoG(image)
             cores[k, sl] = sigma**2 * (g2 @ win @ g0.T + g0 @ win @ g2.T)
-    flat = cores.reshape(sigmas.size, x.size, -1)
-    best = np.argmax(flat.max(axis=2), axis=0)
-    n = np.arange(x.size)
-    win_core = cores[best, n]  # (N, side, side)
-    peak = win_core.reshape(x.size, -1).argmax(axis=1)
-    py, px = np.divmod(peak, side)
-    dy = _parabola(win_core, py, px, axis=0)
-    dx = _parabola(win_core, py, px, axis=1)
-    return (diameters[best], np.clip(cx + px - search + dx, 0, w - 1),
-            np.clip(cy + py - search + dy, 0, h - 1))
+    return cores
 
 
 def _parabola(core: np.ndarray, py: np.ndarray, px: np.ndarray, axis: int) -> np.ndarray:

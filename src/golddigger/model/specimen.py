@@ -63,7 +63,15 @@ def specimen_mask(plane: np.ndarray, pixel_size_nm: float | None = None, block: 
     canvas = np.zeros((h, w), dtype=bool)
     if hb and wb:
         blocks = a[:hb * block, :wb * block].reshape(hb, block, wb, block)
-        flat = blocks.max(axis=(1, 3)) == blocks.min(axis=(1, 3))
+        # candidates first (four corners equal: rare in a micrograph), then every pixel
+        # of the candidates only
+        first = blocks[:, 0, :, 0]
+        flat = ((first == blocks[:, 0, :, -1]) & (first == blocks[:, -1, :, 0])
+                & (first == blocks[:, -1, :, -1]))
+        bi, bj = np.nonzero(flat)
+        if bi.size:
+            cand = blocks[bi, :, bj, :]  # (n, block, block)
+            flat[bi, bj] = (cand == cand[:, :1, :1]).all(axis=(1, 2))
         if bad is not None:  # NaN blocks compare unequal; they are excluded below anyway
             flat &= np.isfinite(blocks[:, 0, :, 0])
         if flat.any():
@@ -74,25 +82,26 @@ def specimen_mask(plane: np.ndarray, pixel_size_nm: float | None = None, block: 
             core = big[labels]
             if core.any():
                 values = np.unique(blocks[:, 0, :, 0][core])
-                full = np.repeat(np.repeat(core, block, axis=0), block, axis=1)
-                canvas[:hb * block, :wb * block] = full
-                # the canvas's edge within partial blocks (and the bottom/right remainder):
-                # grow over neighbouring pixels that hold a canvas value
-                ring = ndi.binary_dilation(canvas, iterations=block + 1) & ~canvas
+                canvas[:hb * block, :wb * block] = _upsample(core, block)
+                # the canvas's edge within partial blocks (and the bottom/right
+                # remainder): pixels holding a canvas value within a block of the core
+                near = np.zeros((hb + 1, wb + 1), dtype=bool)
+                near[:hb, :wb] = ndi.binary_dilation(core, iterations=1)
+                near[hb, :wb] = near[hb - 1, :wb]
+                near[:, wb] = near[:, wb - 1]
+                ring = _upsample(near, block)[:h, :w] & ~canvas
                 rr, cc = np.nonzero(ring)
                 same = np.isin(np.asarray(a[rr, cc]), values)
-                grow = np.zeros_like(canvas)
-                grow[rr[same], cc[same]] = True
-                # only pixels connected to the canvas (not specimen pixels that happen
-                # to equal the canvas's value)
-                lab, _ = ndi.label(canvas | grow)
-                keep = np.unique(lab[canvas])
-                canvas = np.isin(lab, keep[keep > 0])
+                canvas[rr[same], cc[same]] = True
     if bad is not None:
         canvas |= bad
     if not canvas.any():
         return None
     return ~canvas
+
+
+def _upsample(mask: np.ndarray, block: int) -> np.ndarray:
+    return np.repeat(np.repeat(mask, block, axis=0), block, axis=1)
 
 
 def excluded_near(specimen: np.ndarray | None, x: np.ndarray, y: np.ndarray,
@@ -136,16 +145,33 @@ def fill_canvas(plane: np.ndarray, specimen: np.ndarray, value: float,
     out[canvas] = np.float32(value)
     if band_px <= 0 or not specimen.any():
         return out
-    dist, (iy, ix) = ndi.distance_transform_edt(canvas, return_indices=True)
-    band = canvas & (dist <= band_px)
-    py, px = np.nonzero(band)
-    qy, qx = iy[py, px], ix[py, px]
-    del dist, iy, ix
     h, w = plane.shape
-    ry = 2 * qy - py - np.sign(qy - py)
-    rx = 2 * qx - px - np.sign(qx - px)
-    ok = (ry >= 0) & (ry < h) & (rx >= 0) & (rx < w)
-    ok[ok] = specimen[ry[ok], rx[ok]]
-    src_y, src_x = np.where(ok, ry, qy), np.where(ok, rx, qx)
-    out[py, px] = out[src_y, src_x]
+    b = int(np.ceil(band_px)) + 1
+    # tile by tile, only where canvas meets specimen: the nearest specimen pixel of a
+    # band pixel is within ``band_px``, so a tile plus that margin holds it
+    for y0 in range(0, h, _TILE):
+        for x0 in range(0, w, _TILE):
+            core = canvas[y0:y0 + _TILE, x0:x0 + _TILE]
+            if not core.any():
+                continue
+            wy0, wx0 = max(0, y0 - b), max(0, x0 - b)
+            sub = specimen[wy0:y0 + _TILE + b, wx0:x0 + _TILE + b]
+            if not sub.any():
+                continue
+            dist, (iy, ix) = ndi.distance_transform_edt(~sub, return_indices=True)
+            ty, tx = y0 - wy0, x0 - wx0
+            band = core & (dist[ty:ty + core.shape[0], tx:tx + core.shape[1]] <= band_px)
+            py, px = np.nonzero(band)
+            qy = iy[py + ty, px + tx] + wy0
+            qx = ix[py + ty, px + tx] + wx0
+            py, px = py + y0, px + x0
+            ry = 2 * qy - py - np.sign(qy - py)
+            rx = 2 * qx - px - np.sign(qx - px)
+            ok = (ry >= 0) & (ry < h) & (rx >= 0) & (rx < w)
+            ok[ok] = specimen[ry[ok], rx[ok]]
+            out[py, px] = np.asarray(plane[np.where(ok, ry, qy), np.where(ok, rx, qx)],
+                                     dtype=np.float32)
     return out
+
+
+_TILE = 512
