@@ -170,7 +170,8 @@ def _axis_nm(path: Path, axis: dict) -> float | None:
     """One axis's scale in nm; None when uncalibrated."""
     from golddigger.io.images import to_nm
 
-    unit = str(axis.get("units") or "").strip()
+    # Velox EMD (through rosettasciio) spells units with underscores: 'n_m', 'µ_m'
+    unit = str(axis.get("units") or "").strip().replace("_", "")
     scale = float(axis.get("scale", 1.0))
     if not unit or unit.lower() in ("<undefined>", "<auto>", "px", "pixel", "pixels"):
         return None
