@@ -3,7 +3,8 @@
 // Finds immunogold particles in every image of a folder (TIFF, PNG, JPEG; every slice of
 // stacks). An image's membrane region is read from an ImageJ ROI file beside it, if there
 // is one: <name>_region.roi/.zip, <name>_membrane.roi/.zip, <name>.roi, <name>.zip,
-// <name>_RoiSet.zip or RoiSet_<name>.zip (its area ROIs; otherwise the whole image).
+// <name>_RoiSet.zip or RoiSet_<name>.zip that holds an area outline (a file of particles
+// only is never a region; otherwise the whole image), clipped to the image.
 // Writes, per image, <name>.csv (x,y,diameter_nm,score,slice in pixels),
 // <name>_RoiSet.zip and <name>_summary.csv in the output folder (default: a folder
 // "golddigger" inside the input folder), and summary.csv for all images; shows the summary
@@ -12,7 +13,8 @@
 // In a macro:
 //   run("Detect Gold in Folder", "input=[/data/replicas] output=[/data/results] overwrite");
 // Options: input, output, model, threshold, classes, shape (ovals|points), pixel_size (for
-// images without calibration), overwrite.
+// images without calibration), overwrite, resume, overlay, sizing, tta, precision. The
+// summary has the columns of `golddigger detect`'s summary.csv.
 //@GENERATED@
 
 requires("1.52t");

@@ -12,7 +12,7 @@ from roifile import ROI_TYPE, ImagejRoi
 
 from golddigger.cli.main import main
 from golddigger.errors import RegionError
-from golddigger.evaluate import evaluate_image
+from golddigger.evaluate import check_region
 from golddigger.io.annotations import read_particles
 from golddigger.io.regions import Region
 from golddigger.io.rois import write_roiset
@@ -79,7 +79,7 @@ def test_region_outside_the_particles_is_refused(tmp_path, capsys):
 def test_empty_region_is_refused():
     t = ParticleTable([1.0], [1.0], [6.0])
     with pytest.raises(RegionError, match="no area"):
-        evaluate_image(t, t, PX, region=Region.from_mask(np.zeros((5, 5), bool)))
+        check_region("a", t, t, Region.from_mask(np.zeros((5, 5), bool)))
 
 
 def test_particle_roiset_is_not_an_evaluation_region(tmp_path, capsys):

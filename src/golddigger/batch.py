@@ -323,8 +323,8 @@ def report_classes(detector, classes: Sequence[float] | None) -> tuple[float, ..
 
 # ---------------------------------------------------------------------------- regions
 def region_area_px(region: Region | None, shape_yx: tuple[int, int]) -> float:
-    """Counting area in square pixels: the region clipped to the image (pixel edges at
-    -0.5 and size - 0.5), or the whole image."""
+    """Counting area in square pixels: the region's pixels inside the image (a polygon
+    clipped to the image, pixel edges at -0.5 and size - 0.5), or the whole image."""
     h, w = int(shape_yx[0]), int(shape_yx[1])
     if region is None:
         return float(h * w)
@@ -392,7 +392,7 @@ def find_region(path: Path, options: BatchOptions, shape_yx: tuple[int, int],
     elif not roi.exists():
         raise RegionError(f"{roi}: no such ROI file")
     region = read_region(roi, image_shape=shape_yx)
-    return clip_region(region, shape_yx), conv.display_name(roi)
+    return region, conv.display_name(roi)
 
 
 # ---------------------------------------------------------------------------- detection
@@ -418,8 +418,10 @@ def detect_image(detector, image, region: Region | None, options: BatchOptions, 
 
     px = image.require_pixel_size()
     shape = image.shape_yx
-    if region is not None:
-        region = clip_region(region, shape)
+    if region is not None and region.geometry is not None:
+        # ImageJ's own pixels of the outline (`golddigger.io.regions.fill_rings`), clipped to
+        # the image: the same particles and area as Detect Gold on a selection
+        region = Region.from_mask(region.to_mask(shape), name=region.name)
     planes = list(slices) if slices is not None else list(range(image.n_slices))
     numbers = list(slice_numbers) if slice_numbers is not None else planes
     if len(numbers) != len(planes):

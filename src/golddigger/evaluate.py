@@ -415,6 +415,30 @@ def _with_diameters(t: ParticleTable, d: np.ndarray) -> ParticleTable:
 
 
 # ---------------------------------------------------------------------------- evaluation
+def check_region(name: str, labels: ParticleTable, predictions: ParticleTable,
+                 region: Region | None) -> None:
+    """Refuse a given evaluation region that would score nothing: one with no area, or one
+    holding none of the labelled and predicted particles (another image's, or outside
+    this one), which would otherwise give precision = recall = F1 = 1.
+
+    Raises
+    ------
+    RegionError
+    """
+    if region is None:
+        return
+    if region.is_empty():
+        raise RegionError(f"{name}: the evaluation region ({region.name or 'given'}) has no "
+                          "area; nothing can be scored in it")
+    if (len(labels) or len(predictions)) and not (
+            region.contains(labels.x, labels.y).any()
+            or region.contains(predictions.x, predictions.y).any()):
+        raise RegionError(
+            f"{name}: the evaluation region ({region.name or 'given'}) holds none of the "
+            f"{len(labels)} labelled and {len(predictions)} predicted particles; check that "
+            "it belongs to this image (nothing would be scored)")
+
+
 def evaluate_image(labels: ParticleTable, predictions: ParticleTable, pixel_size_nm: float,
                    region: Region | None = None, radius_nm: float = DEFAULT_RADIUS_NM,
                    buffer_nm: float = DEFAULT_BUFFER_NM,
@@ -450,21 +474,10 @@ def evaluate_image(labels: ParticleTable, predictions: ParticleTable, pixel_size
     if not (buffer_nm >= 0 and math.isfinite(buffer_nm)):
         raise OptionError(f"the region buffer must be >= 0 nm, got {buffer_nm}")
 
-    given = region is not None
-    if given and region.is_empty():
-        raise RegionError(f"{name or 'image'}: the evaluation region ({region.name or 'given'})"
-                          " has no area; nothing can be scored in it")
     if region is None and len(labels):
         region = Region.hull_of_points(labels.xy, buffer_nm / px, name="labels hull")
     if region is not None:
         inside_l = region.contains(labels.x, labels.y)
-        inside_p = region.contains(predictions.x, predictions.y)
-        if given and not inside_l.any() and not inside_p.any() and (len(labels)
-                                                                    or len(predictions)):
-            raise RegionError(
-                f"{name or 'image'}: the evaluation region ({region.name or 'given'}) holds "
-                f"none of the {len(labels)} labelled and {len(predictions)} predicted "
-                "particles; check that it belongs to this image (nothing would be scored)")
         if not inside_l.all():
             logger.debug("%s: %d label(s) outside the evaluation region ignored",
                          name or "image", int((~inside_l).sum()))

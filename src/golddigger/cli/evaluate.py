@@ -156,7 +156,7 @@ def _natural(name: str) -> list:
 
 # ---------------------------------------------------------------------------- run
 def run(args) -> int:
-    from golddigger.evaluate import EvalPair, evaluate_many
+    from golddigger.evaluate import EvalPair, check_region, evaluate_many
     from golddigger.io.annotations import read_annotation_set, read_particles
     from golddigger.io.safe import atomic_write_text
     from golddigger.particles import ParticleTable
@@ -185,7 +185,9 @@ def run(args) -> int:
         px = _pixel_size(stem, args, images)
         lab = read_annotation_set(labels[stem], px)
         pred = read_particles(preds[stem], px) if stem in preds else ParticleTable.empty()
-        pairs.append(EvalPair(stem, lab, pred, px, _region_for(stem, args.region, px)))
+        region = _region_for(stem, args.region, px)
+        check_region(stem, lab, pred, region)
+        pairs.append(EvalPair(stem, lab, pred, px, region))
     report = evaluate_many(pairs, radius_nm=args.radius_nm, buffer_nm=args.buffer_nm,
                            classes=args.classes)
     report.settings["labels"] = str(args.labels)

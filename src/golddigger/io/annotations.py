@@ -310,7 +310,12 @@ def _read_table(path: Path, px: float | None, diameter_nm: float | None,
         raise AnnotationError(f"{path}: the file is empty; a particle table needs a header "
                               "(x,y,diameter_nm or ImageJ's X,Y)")
     delim = _delimiter(text)
-    cols, rows = _parse_rows(path, text, delim)
+    cols, rows = _parse_rows(path, text, delim)  # refuses rows longer than the header
+    if _is_particle_csv(header) and delim == ",":
+        table = ParticleTable.from_csv(path)
+        if diameter_nm is not None:
+            table.diameter_nm[:] = diameter_nm
+        return _without_duplicates(path, table)
     return _without_duplicates(path, _table_particles(path, cols, rows, px, diameter_nm,
                                                       units))
 
