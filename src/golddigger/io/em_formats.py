@@ -140,6 +140,9 @@ def _read_rsciio(path: Path, suffix: str, channel: int | None
     if data.ndim == 3 and data.shape[0] == 1:
         data = data[0]
     y_ax, x_ax = sig
+    names = [str(a.get("name", "")).strip().lower() for a in sig]
+    if names == ["x", "y"]:  # labelled the other way round (Velox EMD)
+        x_ax, y_ax = sig
     px = _square_pixel(path, _axis_nm(path, y_ax), _axis_nm(path, x_ax),
                        str(y_ax.get("units")), str(x_ax.get("units")))
     return data, px
@@ -170,8 +173,9 @@ def _axis_nm(path: Path, axis: dict) -> float | None:
     """One axis's scale in nm; None when uncalibrated."""
     from golddigger.io.images import to_nm
 
-    # Velox EMD (through rosettasciio) spells units with underscores: 'n_m', 'µ_m'
-    unit = str(axis.get("units") or "").strip().replace("_", "")
+    unit = str(axis.get("units") or "").strip()
+    if unit in ("n_m", "u_m", "µ_m", "p_m", "m_m"):  # Velox EMD's spelling via rosettasciio
+        unit = unit.replace("_", "")
     scale = float(axis.get("scale", 1.0))
     if not unit or unit.lower() in ("<undefined>", "<auto>", "px", "pixel", "pixels"):
         return None
