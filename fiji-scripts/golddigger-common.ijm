@@ -3,6 +3,15 @@
 // generated part (GD_* constants, gdAsk() for the dialog and gdCall() which runs the
 // golddigger program with an argument array: no shell, any file name is safe).
 
+// Stop, with a message, when the golddigger program these commands run is gone (its Python
+// environment moved or deleted). In a -batch run exit() prints the message on the terminal.
+function gdRequireBackend() {
+	if (File.exists(GD_PROGRAM_FILE)) return;
+	exit("Gold Digger: the Python program behind Plugins > Gold Digger is missing: "
+		+ GD_PROGRAM_FILE + ". Reinstall the commands from the Python environment that has "
+		+ "Gold Digger (golddigger install-fiji), then Help > Refresh Menus.");
+}
+
 // Whether this command was run by a macro (run("...") renames the thread "Run$_...");
 // a menu click runs it on a new thread named after the command.
 function gdFromMacro() {

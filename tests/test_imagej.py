@@ -874,3 +874,101 @@ def test_debian_launcher_and_the_overlay_fallback(xvfb, detector, tmp_path):
     n_manager, n_overlay = (int(v) for v in (tmp_path / "out.txt").read_text().split())
     expected = detector.predict(np.stack(planes), pixel_size_nm=PX)
     assert n_manager == 0 and n_overlay == len(expected) > 0
+
+
+# ---------------------------------------------------------------------------- documented
+def documented_commands() -> list[str]:
+    """The shell lines between ``<!-- tested-commands -->`` markers of docs/imagej.md."""
+    text = (REPO / "docs" / "imagej.md").read_text(encoding="utf-8")
+    start, end = "<!-- tested-commands -->", "<!-- /tested-commands -->"
+    assert start in text and end in text, "docs/imagej.md lost its tested-commands block"
+    block = text[text.index(start) + len(start):text.index(end)]
+    return [line.strip() for line in block.splitlines()
+            if line.strip() and not line.strip().startswith(("```", "#"))]
+
+
+def _docs_sandbox(tmp_path: Path) -> tuple[Path, dict]:
+    """A copy of the repository's example folders, a fresh HOME, and this environment's
+    golddigger first on the PATH: where the documented lines run."""
+    golddigger = Path(sys.executable).with_name("golddigger")
+    if not golddigger.exists() or shutil.which("xvfb-run") is None:
+        pytest.skip("no golddigger script beside this Python, or no xvfb-run")
+    work = tmp_path / "repo"
+    shutil.copytree(REPO / "fiji-scripts", work / "fiji-scripts")
+    shutil.copytree(REPO / "examples", work / "examples")
+    (tmp_path / "home").mkdir()
+    env = {**os.environ, "HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1",
+           "PATH": f"{golddigger.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
+    env.pop("DISPLAY", None)  # xvfb-run brings its own display
+    return work, env
+
+
+def _run_documented(line: str, work: Path, env: dict, timeout: int = TIMEOUT):
+    try:
+        return subprocess.run(["bash", "-c", line], cwd=work, env=env, capture_output=True,
+                              text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as err:
+        pytest.fail(f"documented command did not finish in {timeout} s (a hidden dialog?):"
+                    f"\n{line}\n{err.stdout}\n{err.stderr}")
+
+
+def test_documented_batch_commands_run_verbatim(detector, tmp_path):
+    """Each command line of docs/imagej.md's tested block, exactly as written, from a copy of
+    the repository's folders with a fresh HOME: each finishes in time and writes what the
+    docs say; the same java line without -ijpath stops at once with a message."""
+    work, env = _docs_sandbox(tmp_path)
+    lines = documented_commands()
+    assert any("install-fiji ~/.imagej" in ln for ln in lines)
+    assert any(ln.startswith("xvfb-run -a java -jar") and "-ijpath ~/.imagej" in ln
+               for ln in lines)
+    assert any("/usr/bin/imagej -b" in ln for ln in lines)
+    assert any("golddigger imagej --batch" in ln for ln in lines)
+    ex = work / "examples"
+    for line in lines:
+        if "/usr/bin/imagej" in line and not Path("/usr/bin/imagej").is_file():
+            continue
+        t0 = time.perf_counter()
+        proc = _run_documented(line, work, env)
+        print(f"{time.perf_counter() - t0:5.1f} s  {line}", file=sys.stderr)
+        # Debian's launcher exits 1 after any run (its lock-file clean-up)
+        if "/usr/bin/imagej" not in line:
+            assert proc.returncode == 0, (line, proc.stdout, proc.stderr)
+        assert "Unrecognized command" not in proc.stdout + proc.stderr
+        if "install-fiji" in line:
+            assert (tmp_path / "home" / ".imagej" / "plugins" / "Gold Digger"
+                    / "Detect_Gold.ijm").is_file()
+        elif "batch_folder" in line:
+            found = read_particles(ex / "gold" / "synthetic_fril_RoiSet.zip", PX)
+            assert len(found) > 0 and (ex / "gold" / "summary.csv").is_file()
+        elif "batch_stack" in line:
+            assert (ex / "synthetic_fril_RoiSet.zip").is_file(), proc.stdout + proc.stderr
+            assert (ex / "synthetic_fril_summary.csv").is_file()
+        elif "folder_command" in line:
+            assert (ex / "golddigger" / "summary.csv").is_file(), proc.stdout + proc.stderr
+    # the same ImageJ line without the plugins folder: a message, at once, no dialog
+    java = next(ln for ln in lines if ln.startswith("xvfb-run -a java -jar"))
+    bare = java.replace(" -ijpath ~/.imagej", "")
+    t0 = time.perf_counter()
+    proc = _run_documented(bare, work, env, timeout=60)
+    assert time.perf_counter() - t0 < 60
+    assert "ImageJ has no Plugins > Gold Digger > Detect Gold" in proc.stdout, proc.stdout
+
+
+def test_installed_commands_stop_with_a_message_when_the_program_is_gone(xvfb, tmp_path):
+    """Commands installed for a golddigger program that no longer exists: a -batch run
+    prints why and ends (no hidden dialog; the calling macro goes on, and each later call
+    says the same)."""
+    from golddigger.imagej.install import install
+
+    d = tmp_path / "ij"
+    (d / "plugins").mkdir(parents=True)
+    install(d, argv=[str(tmp_path / "gone" / "bin" / "golddigger")])
+    write_tiff(tmp_path / "a.tif", _synth((200, 220), {6: 3}, seed=2).image, PX)
+    macro = tmp_path / "m.ijm"
+    macro.write_text(f'open("{tmp_path / "a.tif"}"); run("Detect Gold", ""); print("AFTER");')
+    proc = subprocess.run([shutil.which("java"), "-jar", str(IJ_JAR), "-ijpath", str(d),
+                           "-batch", str(macro)], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "DISPLAY": xvfb})
+    assert "the Python program behind Plugins > Gold Digger is missing" in proc.stdout
+    assert "AFTER" in proc.stdout  # ended, rather than waiting on a dialog

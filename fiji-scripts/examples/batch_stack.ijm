@@ -7,8 +7,19 @@
 // (counts, area and density per class) as <name>_summary.csv beside the stack.
 //
 // Run it from Plugins > Macros > Run..., or without windows:
-//   xvfb-run java -jar ij.jar -batch batch_stack.ijm /path/to/stack.tif
+//   xvfb-run -a java -jar ij.jar -ijpath ~/.imagej -batch batch_stack.ijm /path/to/stack.tif
 options = "whole_stack region=selection";
+
+// Stop at once, with a message on the terminal, when ImageJ does not have the Gold Digger
+// commands (otherwise run() would wait on an "Unrecognized command" dialog that nobody sees
+// in a batch run). "java -jar ij.jar" only finds them with -ijpath ~/.imagej.
+List.setCommands;
+if (List.get("Detect Gold") == "")
+	exit("Gold Digger: ImageJ has no Plugins > Gold Digger > Detect Gold. Install the commands "
+		+ "(golddigger install-fiji ~/.imagej) and start ImageJ with that folder: "
+		+ "java -jar ij.jar -ijpath ~/.imagej -batch ..., /usr/bin/imagej -b ..., or "
+		+ "golddigger imagej --batch --macro ...");
+List.clear();
 
 path = getArgument();
 if (path == "") path = File.openDialog("Choose a stack");

@@ -185,6 +185,7 @@ def render_command(command: str, source: str, common: str,
         f"var GD_VERSION = {macro_string(__version__)};",
         f"var GD_COMMAND = {macro_string(command)};",
         f"var GD_PROGRAM = {macro_string(' '.join(argv))};",
+        f"var GD_PROGRAM_FILE = {macro_string(argv[0])};",
         "var GD_GROUPS = newArray(" + ", ".join(str(g) for _, g in groups) + ");",
         "var GD_COLOURS = newArray(" + ", ".join(
             macro_string(CLASS_COLORS.get(d, "#ffff00")) for d, _ in groups) + ");",
@@ -193,6 +194,9 @@ def render_command(command: str, source: str, common: str,
         _dialog_code(command, fields),
         "",
         common.rstrip(),
+        "// a missing program stops here with a message (printed on the terminal in -batch",
+        "// runs) rather than failing later",
+        "gdRequireBackend();",
         "// ---- end of the generated part ----",
     ])
     # functions and var declarations may come anywhere in an ImageJ macro file
