@@ -276,3 +276,49 @@ function gdLoadTable(path, title, append) {
 function gdAppendSummary(path) {
 	gdLoadTable(path, "Gold Digger Summary", true);
 }
+
+// ",1,3," from a comma-separated list of 0-based stack indexes ("0,2").
+function gdOneBased(map) {
+	parts = split(map, ",");
+	s = ",";
+	for (i = 0; i < parts.length; i++) s = s + (parseInt(parts[i]) + 1) + ",";
+	return s;
+}
+
+// Remove the particle ROIs that an earlier Detect Gold put on image `title` (ROI Manager and
+// overlay of the current image) on the slices of `map` (0-based stack indexes) or without
+// a slice. Drops the selection.
+function gdRemoveEarlier(title, map) {
+	wanted = gdOneBased(map);
+	n = roiManager("count");
+	for (i = n - 1; i >= 0; i--) {
+		name = call("ij.plugin.frame.RoiManager.getName", "" + i);
+		if (!startsWith(name, "gold-")) continue;
+		roiManager("select", i);
+		if (Roi.getProperty("image") != title) continue;
+		Roi.getPosition(c, z, t);
+		if (z == 0 || indexOf(wanted, "," + z + ",") >= 0) roiManager("delete");
+	}
+	if (roiManager("count") > 0) roiManager("Deselect");
+	for (i = Overlay.size - 1; i >= 0; i--) {
+		Overlay.activateSelection(i);
+		if (!startsWith(Roi.getName, "gold-")) continue;
+		if (Roi.getProperty("image") != title) continue;
+		Roi.getPosition(c, z, t);
+		if (z == 0 || indexOf(wanted, "," + z + ",") >= 0) Overlay.removeSelection(i);
+	}
+	run("Select None");
+}
+
+// Delete the rows of table `table` about image `title` on the slices of `map`.
+function gdDeleteRows(table, title, map) {
+	if (!isOpen(table)) return;
+	if (Table.size(table) == 0) return;
+	wanted = gdOneBased(map);
+	for (i = Table.size(table) - 1; i >= 0; i--) {
+		if (Table.getString("Image", i, table) != title) continue;
+		s = Table.get("Slice", i, table);
+		if (indexOf(wanted, "," + s + ",") >= 0) Table.deleteRows(i, i, table);
+	}
+	Table.update(table);
+}

@@ -222,9 +222,11 @@ def test_detect_gold_from_the_menu_command(ij, tmp_path):
     xs = ",".join(f"{x},{y}" for x, y in POLYGON)
     t0 = time.perf_counter()
     out = _macro(f'makePolygon({xs}); run("Detect Gold", ""); '
-                 'return "" + roiManager("count") + " " + nResults + " " + selectionType();')
+                 'return "" + roiManager("count") + " " + Table.size("Gold Digger Results") '
+                 '+ " " + selectionType() + " " + nResults;')
     ij.timings["first_detect_s"] = time.perf_counter() - t0
-    n_rm, n_results, sel = (int(v) for v in out.split())
+    n_rm, n_results, sel, n_imagej = (int(v) for v in out.split())
+    assert n_imagej == 0, "ImageJ's Results table is left to the user unless results is on"
     assert ij.session.history[-1]["command"] == "Detect Gold"  # served by Python
     assert sel == 2, "the membrane selection must stay on the image"
 
@@ -248,8 +250,9 @@ def test_detect_gold_from_the_menu_command(ij, tmp_path):
         assert "#{:02X}{:02X}{:02X}".format(*roi.stroke_color[1:]) == CLASS_COLORS[d]
         assert float(roi.properties["score"]) > 0 and float(roi.properties["diameter_nm"]) == d
 
-    rt = ResultsTable.getResultsTable()
+    rt = ResultsTable.getResultsTable("Gold Digger Results")
     names = [str(rt.getStringValue("Name", i)) for i in range(rt.size())]
+    assert {str(rt.getStringValue("Image", i)) for i in range(rt.size())} == {"synapse 1.tif"}
     assert names == [roi.name for roi in rois]
     x_px = np.array([rt.getValue("X_px", i) for i in range(rt.size())])
     x_cal = np.array([rt.getValue("X", i) for i in range(rt.size())])
@@ -267,13 +270,14 @@ def test_detect_gold_from_the_menu_command(ij, tmp_path):
     assert summary.getValue("Density_per_um2", last) == pytest.approx(
         len(found) / area_um2, rel=1e-3)
 
-    # saveAs("Results") in a macro saves the active table: the Results, not the summary
+    # saveAs("Results") in a macro saves the active table: the particles, not the summary
     _macro(f'saveAs("Results", "{tmp_path / "saved.csv"}");')
     assert "X_px" in (tmp_path / "saved.csv").read_text().splitlines()[0]
     assert ResultsTable.getResultsTable("Gold Digger Summary") is not None
 
     t0 = time.perf_counter()
-    _macro('run("Detect Gold", "threshold=0.9 classes=12 shape=points region=image");')
+    _macro('run("Detect Gold", "threshold=0.9 classes=12 shape=points region=image '
+           'rerun=add");')
     ij.timings["later_detect_s"] = time.perf_counter() - t0
     rois2, _ = _manager_rois(tmp_path, "rm2.zip")
     new = rois2[len(rois):]
@@ -468,7 +472,7 @@ def test_analyze_gold_distribution(ij):
     classes = [str(summary.getStringValue("class", i)) for i in range(summary.size())]
     assert "all" in classes
     n_all = summary.getValue("n", classes.index("all"))
-    assert n_all == ResultsTable.getResultsTable().size()
+    assert n_all == ResultsTable.getResultsTable("Gold Digger Results").size()
     assert ResultsTable.getResultsTable("Gold Digger Randomness") is not None
 
 
@@ -719,8 +723,9 @@ makePolygon(@POLYGON@);
 t = getTime();
 run("Detect Gold", "");
 print("DETECT_MS=" + (getTime() - t));
-print("N_ROIS=" + roiManager("count") + " N_RESULTS=" + nResults + " SEL=" + selectionType());
-saveAs("Results", out + "results.csv");
+print("N_ROIS=" + roiManager("count") + " N_RESULTS=" + Table.size("Gold Digger Results")
+	+ " SEL=" + selectionType());
+Table.save(out + "results.csv", "Gold Digger Results");
 roiManager("Deselect");
 roiManager("Save", out + "image_rois.zip");
 roiManager("Reset");

@@ -52,6 +52,7 @@ for (i = 0; i < list.length; i++) {
 	open(input + list[i]);
 	stem = File.nameWithoutExtension;
 	roiManager("reset");
+	if (isOpen("Gold Digger Results")) Table.reset("Gold Digger Results");  // this image's rows only
 	if (File.exists(input + stem + "_region.roi"))
 		open(input + stem + "_region.roi");
 	run("Detect Gold", options);
@@ -59,7 +60,7 @@ for (i = 0; i < list.length; i++) {
 		roiManager("Deselect");  // with a ROI selected, "Save" would write only that one
 		roiManager("Save", output + stem + "_RoiSet.zip");
 	}
-	Table.save(output + stem + "_results.csv", "Results");
+	Table.save(output + stem + "_results.csv", "Gold Digger Results");
 	close("*");
 }
 Table.save(output + "summary.csv", "Gold Digger Summary");

@@ -3,7 +3,7 @@
 // Opens the stack, puts the membrane outline (an area selection saved with
 // File > Save As > Selection... as <name>_region.roi beside the stack) on it, runs
 // Detect Gold on every slice, and saves the particles (each ROI carries its slice) as
-// <name>_RoiSet.zip, the Results table as <name>_results.csv and the per-slice summary
+// <name>_RoiSet.zip, the table "Gold Digger Results" as <name>_results.csv and the per-slice summary
 // (counts, area and density per class) as <name>_summary.csv beside the stack.
 //
 // Run it from Plugins > Macros > Run..., or without windows:
@@ -31,6 +31,10 @@ if (isOpen("Gold Digger Summary")) {
 	selectWindow("Gold Digger Summary");
 	run("Close");
 }
+if (isOpen("Gold Digger Results")) {
+	selectWindow("Gold Digger Results");
+	run("Close");
+}
 roiManager("reset");
 
 open(path);
@@ -44,7 +48,7 @@ if (roiManager("count") > 0) {
 	roiManager("Deselect");
 	roiManager("Save", dir + stem + "_RoiSet.zip");
 }
-Table.save(dir + stem + "_results.csv", "Results");
+Table.save(dir + stem + "_results.csv", "Gold Digger Results");
 Table.save(dir + stem + "_summary.csv", "Gold Digger Summary");
 close("*");
 roiManager("reset");

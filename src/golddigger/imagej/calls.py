@@ -134,7 +134,8 @@ def _call_detect(args) -> dict:
     particles.to_csv(out / "particles.csv")
     write_roiset(out / "rois.zip", particles, px,
                  shape="point" if values["shape"] == "points" else "oval",
-                 groups=bool(args.groups), positions=args.stack_size > 1)
+                 groups=bool(args.groups), positions=args.stack_size > 1,
+                 properties={"image": args.name} if args.name else None)
     rows_to_csv(det.results(unit, unit_nm), out / "results.csv", plain=True)
     rows_to_csv(det.summary(), out / "summary.csv", plain=True)
     return {"particles": len(particles), "detector_seconds": f"{det.seconds:.1f}"}

@@ -28,6 +28,12 @@ __all__ = ["Session"]
 
 logger = logging.getLogger(__name__)
 
+#: The message for a line or point selection where an area is needed.
+NOT_AREA = ("{title} has a {kind} selection, but Detect Gold counts inside an area selection "
+            "(rectangle, oval, polygon or freehand). Draw the membrane outline with an area "
+            "tool, or remove the selection (Edit > Selection > Select None) or choose Region: "
+            "image to search the whole image.")
+
 
 class Session:
     """State of a Python-hosted ImageJ: the loaded models, where headless output goes, how
@@ -140,7 +146,8 @@ class Session:
         if px is None:
             raise CalibrationError(
                 f"{imp.getTitle()}: the pixel size is unknown; set it with Image > "
-                "Properties (unit nm or micron) or give pixel_size= (nm per pixel)")
+                "Properties (unit nm or micron), or type it (nm per pixel) in the dialog's "
+                "Pixel size field")
         return validate_pixel_size(px, str(imp.getTitle()))
 
     def _region(self, imp, choice: str):
@@ -157,9 +164,12 @@ class Session:
         roi = imp.getRoi()
         if roi is None:
             return None
-        if not convert.is_area_roi(roi) or str(roi.getName() or "").startswith("gold-"):
-            logger.info("the selection is not a membrane outline (%s %s); searching the "
-                        "whole image", roi.getTypeAsString(), roi.getName())
+        if not convert.is_area_roi(roi):
+            raise GoldDiggerError(NOT_AREA.format(title=imp.getTitle(),
+                                                  kind=str(roi.getTypeAsString()).lower()))
+        if str(roi.getName() or "").startswith("gold-"):
+            logger.info("the selection is a particle (%s), not a membrane outline; searching "
+                        "the whole image", roi.getName())
             return None
         return convert.rois_to_region([roi], w, h, name=str(roi.getName() or "selection"))
 
@@ -191,35 +201,58 @@ class Session:
                                 backend.report_classes(detector, settings["classes"]), slices,
                                 area, region.name if region is not None else "image",
                                 str(imp.getTitle()), seconds)
-        self._publish(imp, det, str(values["shape"]))
+        self._publish(imp, det, values)
         self.last_detection = det
         IJ.showStatus(f"Gold Digger: {det.counts_text()} in {seconds:.1f} s")
         return det
 
-    def _publish(self, imp, det: backend.Detection, shape: str) -> None:
+    def _publish(self, imp, det: backend.Detection, values: Mapping) -> None:
+        """ROIs and table rows of a detection: earlier ones of this image and slices
+        replaced (``rerun=replace``) or kept (``add``); ROIs to the ROI Manager, the
+        overlay or both (headless: the overlay and a RoiSet file)."""
         from golddigger.io.rois import write_roiset
 
+        shape = "point" if str(values.get("shape", "ovals")) == "points" else "oval"
+        add_to = str(values.get("add_to", "roi_manager"))
+        title = str(imp.getTitle())
         is_stack = int(imp.getStackSize()) > 1
-        rois = publish.particle_rois(det.particles, det.pixel_size_nm,
-                                     "point" if shape == "points" else "oval", det.names,
-                                     positions=is_stack)
+        if str(values.get("rerun", "replace")) == "replace":
+            removed = publish.remove_earlier_rois(imp, det.slices)
+            for table in (publish.RESULTS_TITLE, publish.SUMMARY_TITLE):
+                publish.remove_table_rows(table, title, det.slices)
+            if removed:
+                logger.info("%s: replaced %d earlier particle ROIs", title, removed)
+        rois = publish.particle_rois(det.particles, det.pixel_size_nm, shape, det.names,
+                                     positions=is_stack, image=title)
         unit, unit_nm = convert.calibration_unit(imp)
         selection = imp.getRoi()  # adding ROIs to the ROI Manager drops it
         if self.headless:
             publish.add_to_overlay(rois, imp)
-            stem = backend.safe_stem(str(imp.getTitle()))
+            stem = backend.safe_stem(title)
             write_roiset(self.output_dir / f"{stem}_RoiSet.zip", det.particles,
-                         det.pixel_size_nm, shape="point" if shape == "points" else "oval",
-                         positions=is_stack)
+                         det.pixel_size_nm, shape=shape, positions=is_stack,
+                         properties={publish.IMAGE_PROPERTY: title})
         else:
-            publish.add_to_manager(rois, imp)
+            if add_to in ("roi_manager", "both"):
+                publish.add_to_manager(rois, imp)
+            if add_to in ("overlay", "both"):
+                publish.add_to_overlay(
+                    publish.particle_rois(det.particles, det.pixel_size_nm, shape, det.names,
+                                          positions=is_stack, image=title)
+                    if add_to == "both" else rois, imp)
         if selection is not None and imp.getRoi() is None:
             imp.setRoi(selection)
-        publish.fill_table(det.summary(), publish.SUMMARY_TITLE, append=True,
-                           show=not self.headless)
-        # the Results table last: it is then the front table, which saveAs("Results") saves
-        publish.fill_table(det.results(unit, unit_nm), publish.RESULTS_TITLE,
-                           show=not self.headless)
+        show = not self.headless
+        where = publish.table_locations(imp) if show else {}
+        publish.fill_table(det.summary(), publish.SUMMARY_TITLE, append=True, show=show,
+                           location=where.get(publish.SUMMARY_TITLE))
+        rows = det.results(unit, unit_nm)
+        if values.get("results"):
+            publish.fill_table(rows, publish.IMAGEJ_RESULTS, append=False, show=show,
+                               location=where.get(publish.IMAGEJ_RESULTS))
+        # Gold Digger Results last: it is then the front table
+        publish.fill_table(rows, publish.RESULTS_TITLE, append=True, show=show,
+                           location=where.get(publish.RESULTS_TITLE))
 
     def _cmd_folder(self, values: Mapping) -> list[backend.FileResult]:
         from ij import IJ

@@ -79,13 +79,13 @@ class Field:
 
 _MODEL = Field("model", "Model", "string", "default",
                help="a shipped model's name or a model folder ('default': the shipped one)")
-_THRESHOLD = Field("threshold", "Threshold", "number", 0.0,
+_THRESHOLD = Field("threshold", "Threshold (0 = model's)", "number", 0.0,
                    help="score threshold in (0, 1); lower finds more; 0 = the model's tuned one")
 _CLASSES = Field("classes", "Classes", "string", "all",
                  help="particle diameters to report in nm, e.g. 6,12 ('all': every class)")
 _SHAPE = Field("shape", "Shape", "choice", "ovals", ("ovals", "points"),
                help="ROIs drawn as ovals of the particle size, or as points")
-_PIXEL = Field("pixel_size", "Pixel_size", "number", 0.0, digits=4,
+_PIXEL = Field("pixel_size", "Pixel_size (nm, 0 = calibration)", "number", 0.0, digits=4,
                help="nm per pixel; 0 = from the image's calibration (Image > Properties)")
 
 #: Plugins > Gold Digger > Detect Gold.
@@ -97,6 +97,14 @@ DETECT_FIELDS: tuple[Field, ...] = (
     _PIXEL,
     Field("whole_stack", "Whole_stack", "checkbox", False,
           help="every slice of a stack (default: the current slice)"),
+    Field("rerun", "Rerun", "choice", "replace", ("replace", "add"),
+          help="replace: this image's earlier gold ROIs and table rows (of the slices "
+               "searched) give way to the new ones; add: keep them"),
+    Field("add_to", "Add_to", "choice", "roi_manager", ("roi_manager", "overlay", "both"),
+          help="where the particle ROIs go: the ROI Manager, the image's overlay, or both"),
+    Field("results", "Results (copy to ImageJ's Results table)", "checkbox", False,
+          help="also put the particle rows into ImageJ's Results table (they are always "
+               "in 'Gold Digger Results')"),
 )
 
 #: Plugins > Gold Digger > Detect Gold in Folder.
