@@ -315,9 +315,18 @@ function gdDeleteRows(table, title, map) {
 	if (!isOpen(table)) return;
 	if (Table.size(table) == 0) return;
 	wanted = gdOneBased(map);
+	// the particle table says Image/Slice, the summary (the CLI's columns) image/slice
+	head = "\t" + Table.headings(table) + "\t";
+	ic = "Image";
+	sc = "Slice";
+	if (indexOf(head, "\tImage\t") < 0) {
+		ic = "image";
+		sc = "slice";
+	}
+	if (indexOf(head, "\t" + ic + "\t") < 0) return;
 	for (i = Table.size(table) - 1; i >= 0; i--) {
-		if (Table.getString("Image", i, table) != title) continue;
-		s = Table.get("Slice", i, table);
+		if (Table.getString(ic, i, table) != title) continue;
+		s = Table.get(sc, i, table);
 		if (indexOf(wanted, "," + s + ",") >= 0) Table.deleteRows(i, i, table);
 	}
 	Table.update(table);

@@ -32,7 +32,7 @@ def detected(tmp_path_factory):
 
 
 def test_outputs_written(detected):
-    names = sorted(p.name for p in detected.iterdir())
+    names = sorted(p.name for p in detected.iterdir() if not p.name.startswith("."))
     assert names == ["summary.csv", "synthetic_fril.csv", "synthetic_fril_RoiSet.zip",
                      "synthetic_fril_overlay.png"]
     with open(detected / "synthetic_fril.csv") as fh:

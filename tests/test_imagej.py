@@ -262,12 +262,12 @@ def test_detect_gold_from_the_menu_command(ij, tmp_path):
     summary = ResultsTable.getResultsTable("Gold Digger Summary")
     assert summary is not None and summary.size() >= 1
     last = summary.size() - 1
-    assert summary.getValue("Count", last) == len(found)
+    assert summary.getValue("total", last) == len(found)
     for d in found.classes:
-        assert summary.getValue(f"Count_{d:g}nm", last) == len(found.of_class(d))
+        assert summary.getValue(f"n_{d:g}nm", last) == len(found.of_class(d))
     area_um2 = mask.sum() * (PX / 1000) ** 2
-    assert summary.getValue("Area_um2", last) == pytest.approx(area_um2, rel=1e-3)
-    assert summary.getValue("Density_per_um2", last) == pytest.approx(
+    assert summary.getValue("area_um2", last) == pytest.approx(area_um2, rel=1e-3)
+    assert summary.getValue("density_per_um2", last) == pytest.approx(
         len(found) / area_um2, rel=1e-3)
 
     # saveAs("Results") in a macro saves the active table: the particles, not the summary
@@ -501,7 +501,7 @@ def test_example_macros(ij, tmp_path):
         _same_particles(found, ij.detector.predict(r.image, pixel_size_nm=PX, region=region))
         assert len((out / f"{stem}_results.csv").read_text().splitlines()) == len(found) + 1
     summary = (out / "summary.csv").read_text().splitlines()
-    assert len(summary) == 3 and "Density_per_um2" in summary[0]
+    assert len(summary) == 3 and "density_per_um2" in summary[0]
 
     planes = [_synth((300, 320), {6: 4, 12: 2}, seed=s).image for s in (41, 42, 43)]
     write_tiff(tmp_path / "st.tif", np.stack(planes), PX)

@@ -40,7 +40,8 @@ PX = 0.5587
 def test_empty_options_give_the_defaults():
     v = parse_options("", DETECT_FIELDS)
     assert v == {"model": "default", "threshold": 0.0, "classes": "all", "shape": "ovals",
-                 "region": "selection", "pixel_size": 0.0, "whole_stack": False}
+                 "region": "selection", "pixel_size": 0.0, "whole_stack": False,
+                 "sizing": "model", "tta": "1", "precision": "auto"}
 
 
 def test_options_in_imagej_syntax():
@@ -119,7 +120,7 @@ def test_results_rows_in_calibrated_units_and_pixels():
     assert [r["Name"] for r in rows] == ["gold-6nm-0001", "gold-12nm-0002", "gold-6nm-0003",
                                          "gold-18nm-0004"]
     assert rows[1]["X"] == pytest.approx(20 * PX / 1000) and rows[1]["X_px"] == 20.0
-    assert rows[2]["Slice"] == 2 and rows[3]["Class"] == "18 nm"
+    assert rows[2]["Slice"] == 2 and rows[3]["Class"] == 18.0
     assert {r["Region"] for r in rows} == {"membrane"}
     assert list(rows[0]) == list(tables.RESULTS_COLUMNS)
 
@@ -128,11 +129,11 @@ def test_summary_rows_per_slice_with_density():
     rows = tables.summary_rows(_table(), (6, 12, 18), PX, area_px=1e6, slices=[0, 1],
                                image="a.tif", region="image")
     area = 1e6 * (PX / 1000) ** 2
-    assert [r["Slice"] for r in rows] == [1, 2]
-    assert rows[0]["Count"] == 2 and rows[0]["Count_6nm"] == 1 and rows[0]["Count_18nm"] == 0
-    assert rows[1]["Count_18nm"] == 1
-    assert rows[0]["Area_um2"] == pytest.approx(area, rel=1e-5)
-    assert rows[0]["Density_per_um2"] == pytest.approx(2 / area, rel=1e-3)
+    assert [r["slice"] for r in rows] == [1, 2]
+    assert rows[0]["total"] == 2 and rows[0]["n_6nm"] == 1 and rows[0]["n_18nm"] == 0
+    assert rows[1]["n_18nm"] == 1
+    assert rows[0]["area_um2"] == pytest.approx(area, rel=1e-5)
+    assert rows[0]["density_per_um2"] == pytest.approx(2 / area, rel=1e-3)
 
 
 def test_roi_names_are_those_write_roiset_gives(tmp_path):
@@ -353,8 +354,12 @@ def test_safe_stem():
 def test_region_file_beside_an_image(tmp_path):
     img = tmp_path / "S1.tif"
     assert backend.find_region_file(img) is None
-    (tmp_path / "S1.zip").write_bytes(b"")
-    (tmp_path / "S1_membrane.roi").write_bytes(b"")
+    outline = ImagejRoi.frompoints(np.array([(10, 10), (90, 12), (80, 70)], dtype=np.int32))
+    outline.roitype = ROI_TYPE.POLYGON
+    outline.tofile(tmp_path / "S1.roi")
+    (tmp_path / "S1_membrane.roi").write_bytes(b"")  # unreadable: not a region
+    assert backend.find_region_file(img) == tmp_path / "S1.roi"
+    outline.tofile(tmp_path / "S1_membrane.roi")
     assert backend.find_region_file(img) == tmp_path / "S1_membrane.roi"
 
 

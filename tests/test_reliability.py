@@ -90,7 +90,9 @@ def one_line(err: str, *needles: str) -> str:
 
 
 def files_in(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    """The files a user sees (not the run's hidden state folder ``.golddigger``)."""
+    return sorted(p.name for p in folder.iterdir() if p.name != ".golddigger"
+                  ) if folder.exists() else []
 
 
 def handmade_tiff(path: Path, width: int, height: int, payload: bytes = b"\0" * 64) -> Path:
@@ -483,11 +485,12 @@ def test_batch_good_and_bad(capsys, model, batch, tmp_path):
 def test_no_overwrite_without_flag(capsys, model, batch, tmp_path):
     out = tmp_path / "o"
     detect(capsys, model, batch / "a.tif", batch / "c.tif", "-o", out)
-    before = {p.name: sha(p) for p in out.iterdir()}
+    before = {p: sha(out / p) for p in files_in(out)}
     code, _, err = detect(capsys, model, batch / "a.tif", batch / "c.tif", "-o", out)
     assert code == 1
-    assert err.count("  /") == 2 and err.count("already exists; use --overwrite") >= 2
-    assert {p.name: sha(p) for p in out.iterdir()} == before
+    assert err.count("\n  a.tif: /") == 1 and err.count("\n  c.tif: /") == 1
+    assert err.count("already exists; use --overwrite") >= 2
+    assert {p: sha(out / p) for p in files_in(out)} == before
     code, _, err = detect(capsys, model, batch / "a.tif", "-o", out, "--overwrite")
     assert code == 0, err
     code, _, err = detect(capsys, model, batch / "a.tif", "-o", out, "--overwrite",
@@ -517,7 +520,7 @@ def test_foreign_summary_not_replaced(capsys, model, batch, tmp_path):
 
 def _no_partial_files(out: Path) -> None:
     leftovers = [p.name for p in out.iterdir() if p.name.endswith(".part")
-                 or p.name.startswith(".")]
+                 or (p.name.startswith(".") and p.name != ".golddigger")]
     assert leftovers == []
     for csv_path in out.glob("*.csv"):
         if csv_path.name != "summary.csv":
@@ -566,27 +569,25 @@ def test_interrupt_while_writing(capsys, model, batch, tmp_path, monkeypatch):
     paths = [batch / "a.tif", batch / "c.tif"]
     out = tmp_path / "o"
     real_replace = os.replace
-    calls = {"n": 0}
 
-    def flaky_replace(src, dst):
-        calls["n"] += 1
-        if calls["n"] == 4:  # a: zip, csv, summary; c: zip -> interrupted
-            raise KeyboardInterrupt
-        return real_replace(src, dst)
+    def interrupt_at(name):
+        def flaky_replace(src, dst):
+            if Path(dst).name == name:
+                raise KeyboardInterrupt
+            return real_replace(src, dst)
+        return flaky_replace
 
-    monkeypatch.setattr(os, "replace", flaky_replace)
+    monkeypatch.setattr(os, "replace", interrupt_at("c_RoiSet.zip"))
     code, _, _ = detect(capsys, model, *paths, "-o", out)
     assert code == 130
     assert files_in(out) == ["a.csv", "a_RoiSet.zip", "summary.csv"]
     _no_partial_files(out)
 
-    calls["n"] = 4  # now interrupt c between its ROI set and its CSV
-    monkeypatch.setattr(os, "replace", lambda s, d: (
-        calls.__setitem__("n", calls["n"] + 1),
-        (_ for _ in ()).throw(KeyboardInterrupt) if calls["n"] == 6 else real_replace(s, d)))
+    # now interrupt c between its ROI set and its CSV: what it wrote is removed
+    monkeypatch.setattr(os, "replace", interrupt_at("c.csv"))
     code, _, _ = detect(capsys, model, *paths, "-o", out, "--resume")
     assert code == 130
-    assert "c_RoiSet.zip" in files_in(out) and "c.csv" not in files_in(out)
+    assert files_in(out) == ["a.csv", "a_RoiSet.zip", "summary.csv"]
     monkeypatch.setattr(os, "replace", real_replace)
     code, _, err = detect(capsys, model, *paths, "-o", out, "--resume")
     assert code == 0, err

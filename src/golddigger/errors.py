@@ -25,3 +25,19 @@ class AnnotationError(GoldDiggerError):
 
 class ModelError(GoldDiggerError):
     """A model folder is incomplete, corrupt or incompatible."""
+
+
+class OptionError(GoldDiggerError):
+    """An option (flag, dialog field, argument) has a value that cannot work."""
+
+
+class RegionError(AnnotationError):
+    """An image's counting region is missing, unreadable or empty."""
+
+
+class OutputError(GoldDiggerError):
+    """The output folder cannot take the results (in use, other settings, collisions)."""
+
+
+class InputError(GoldDiggerError):
+    """An input file (CSV, label list, model file) has content that cannot be used."""

@@ -69,16 +69,25 @@ def render_overlay(plane: np.ndarray, particles: ParticleTable, pixel_size_nm: f
     return rgb
 
 
-def save_overlay(path: str | Path, image: CalibratedImage, particles: ParticleTable,
-                 pixel_size_nm: float, region: Region | None = None) -> None:
-    """Write the overlay of the first slice (stacks: the slice with most particles) as PNG."""
-    from PIL import Image
+def overlay_png(image: CalibratedImage, particles: ParticleTable, pixel_size_nm: float,
+                region: Region | None = None) -> bytes:
+    """The overlay of the first slice (stacks: the slice with most particles) as PNG bytes."""
+    import io
 
-    from golddigger.io.safe import atomic_path
+    from PIL import Image
 
     s = 0
     if image.is_stack and len(particles):
         s = int(np.bincount(particles.slice, minlength=image.n_slices).argmax())
     rgb = render_overlay(image.slice(s), particles.in_slice(s), pixel_size_nm, region)
-    with atomic_path(path) as tmp:
-        Image.fromarray(rgb).save(tmp, format="PNG")
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def save_overlay(path: str | Path, image: CalibratedImage, particles: ParticleTable,
+                 pixel_size_nm: float, region: Region | None = None) -> None:
+    """Write `overlay_png` to ``path`` (atomically)."""
+    from golddigger.io.safe import atomic_write_bytes
+
+    atomic_write_bytes(path, overlay_png(image, particles, pixel_size_nm, region))

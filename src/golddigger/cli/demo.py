@@ -31,12 +31,12 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     import time
 
+    from golddigger.batch import BatchOptions, run_batch
     from golddigger.evaluate import evaluate_many
     from golddigger.io.images import read_image
     from golddigger.io.rois import read_region
     from golddigger.model.detector import Detector
     from golddigger.particles import ParticleTable
-    from golddigger.pipeline import DetectOptions, detect_files
 
     ex = example_dir()
     image_path = ex / "synthetic_fril.tif"
@@ -45,8 +45,8 @@ def run(args) -> int:
         raise CliError(f"the bundled example is missing from {ex}")
     t0 = time.perf_counter()
     detector = Detector.from_pretrained()
-    options = DetectOptions(overlay=True, overwrite=args.overwrite)
-    result = detect_files([image_path], detector, args.output, options)
+    options = BatchOptions(overlay=True, overwrite=args.overwrite)
+    result = run_batch([image_path], detector, args.output, options)
     if result.failed:
         raise CliError(result.failed[0].error or "detection failed")
     seconds = time.perf_counter() - t0

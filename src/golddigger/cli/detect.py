@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from golddigger.cli._common import CliError, expand_images, new_parser, progress
+from golddigger.io.conventions import display_name
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,9 @@ def add_parser(sub) -> None:
     p.add_argument("--roi", type=Path, metavar="FILE_OR_DIR",
                    help="count only inside this ImageJ ROI (.roi/.zip) or mask image; a "
                         "folder gives one per image (<stem>.roi, <stem>.zip, ...)")
+    p.add_argument("--whole-image-if-no-roi", action="store_true",
+                   help="with a --roi folder: count an image that has no region file there "
+                        "in the whole image (default: that image fails, saying so)")
     p.add_argument("--model", default=None, metavar="NAME_OR_DIR",
                    help="a model folder or a shipped model's name (default: the shipped one)")
     p.add_argument("--threshold", type=float, metavar="T",
@@ -67,56 +71,54 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from golddigger.io.images import validate_pixel_size
+    from golddigger.batch import BatchOptions, run_batch
+    from golddigger.errors import GoldDiggerError
     from golddigger.model.detector import Detector
-    from golddigger.pipeline import DetectOptions, detect_files
 
-    if args.overwrite and args.resume:
-        raise CliError("--overwrite and --resume contradict each other; choose one")
-    if args.tile_size not in (-1, None) and (args.tile_size < 32 or args.tile_size % 16):
-        raise CliError("--tile-size must be a multiple of 16 and at least 32")
-    # flags that would fail every image: refuse them once, before any work
-    if args.pixel_size is not None:
-        validate_pixel_size(args.pixel_size, "--pixel-size")
-    if args.threshold is not None and not 0.0 < args.threshold < 1.0:
-        raise CliError(f"--threshold must be between 0 and 1, got {args.threshold:g}")
-    if args.channel is not None and args.channel < 0:
-        raise CliError(f"--channel is 0-based and cannot be negative, got {args.channel}")
+    # options that would fail every image: refused once, before any work
+    try:
+        options = BatchOptions(pixel_size_nm=args.pixel_size, roi=args.roi,
+                               whole_image_if_no_roi=args.whole_image_if_no_roi,
+                               threshold=args.threshold,
+                               classes=tuple(args.classes) if args.classes else None,
+                               channel=args.channel, shape="point" if args.points else "oval",
+                               overlay=args.overlay, overwrite=args.overwrite,
+                               resume=args.resume, tile_size=args.tile_size,
+                               sizing=args.sizing, tta=args.tta)
+    except GoldDiggerError as err:  # a flag that would fail every image
+        raise CliError(str(err)) from None
     paths = expand_images(args.inputs)
     detector = Detector.from_pretrained(args.model, threads=args.threads,
                                         precision=args.precision)
-    if args.classes:
-        detector._check_classes(args.classes)
-    options = DetectOptions(pixel_size_nm=args.pixel_size, roi=args.roi,
-                            threshold=args.threshold, classes=args.classes,
-                            channel=args.channel, shape="point" if args.points else "oval",
-                            overlay=args.overlay, overwrite=args.overwrite, resume=args.resume,
-                            tile_size=args.tile_size, sizing=args.sizing,
-                            tta=args.tta)
+    if options.classes:
+        detector._check_classes(options.classes)
     bar = progress(range(len(paths)), total=len(paths), desc="detect", quiet=args.quiet,
                    unit="image")
 
     def tick(i, n, path):
-        if i:
-            bar.update(1)
-        bar.set_postfix_str(path.name)
+        bar.n = i
+        bar.total = n
+        if path is not None:
+            bar.set_postfix_str(display_name(path))
+        bar.refresh()
 
-    result = detect_files(paths, detector, args.output, options, on_progress=tick)
-    bar.update(1)
-    bar.close()
+    try:
+        result = run_batch(paths, detector, args.output, options, progress=tick)
+    finally:
+        bar.close()
     if not args.quiet:
         for r in result.results:
             if r.particles is not None:
                 counts = ", ".join(f"{len(r.particles.of_class(d))} x {d:g} nm"
-                                   for d in detector.classes)
-                print(f"{r.path.name}: {len(r.particles)} particles ({counts})")
+                                   for d in r.classes)
+                print(f"{r.name}: {len(r.particles)} particles ({counts})")
             elif r.skipped:
-                print(f"{r.path.name}: skipped (done before; --resume)")
+                print(f"{r.name}: skipped (done before; --resume)")
         if result.summary_path:
             print(f"results in {args.output}/ (summary: {result.summary_path.name})")
     if result.failed:
-        print(f"golddigger detect: {len(result.failed)} of {len(paths)} image(s) failed:",
-              file=sys.stderr)
+        print(f"golddigger detect: {len(result.failed)} of {len(result.results)} image(s) "
+              "failed:", file=sys.stderr)
         for r in result.failed:
             print(f"  {r.error}", file=sys.stderr)
         return 1

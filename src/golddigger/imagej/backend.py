@@ -19,21 +19,35 @@ from pathlib import Path
 
 import numpy as np
 
-from golddigger.errors import AnnotationError, GoldDiggerError
+from golddigger.batch import (
+    BatchOptions,
+    ImageResult,
+    detect_image,
+    rebuild_summary,
+    report_classes,
+    run_batch,
+)
+from golddigger.errors import GoldDiggerError, OptionError
 from golddigger.imagej.options import parse_classes
-from golddigger.imagej.tables import results_rows, roi_names, rows_to_csv, summary_rows
+from golddigger.imagej.tables import results_rows, roi_names, summary_rows
+from golddigger.io.conventions import REGION_PATTERNS, display_name, outputs_for
+from golddigger.io.conventions import find_region_file as _find_region_file
 from golddigger.io.regions import Region
 from golddigger.particles import ParticleTable
 
 __all__ = [
     "Detection",
     "FileResult",
+    "batch_options",
     "REGION_FILE_PATTERNS",
     "detect_file",
     "detect_planes",
     "detection_settings",
+    "file_result",
     "find_region_file",
+    "folder_options",
     "get_detector",
+    "report_classes",
     "safe_stem",
     "save_training_pair",
     "write_folder_summary",
@@ -41,62 +55,71 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Files beside an image ``<stem>.<ext>`` taken as its membrane region by Detect Gold in
-#: Folder, in this order (``{stem}`` is replaced). Only their area ROIs count.
-REGION_FILE_PATTERNS = ("{stem}_region.roi", "{stem}_region.zip", "{stem}_membrane.roi",
-                        "{stem}_membrane.zip", "{stem}.roi", "{stem}.zip",
-                        "{stem}_RoiSet.zip", "RoiSet_{stem}.zip")
+#: Files beside an image taken as its region (see `golddigger.io.conventions`).
+REGION_FILE_PATTERNS = REGION_PATTERNS
 
 _DETECTORS: dict[str, object] = {}
 
 
 # ---------------------------------------------------------------------------- the model
-def get_detector(model: str | None = "default"):
+def get_detector(model: str | None = "default", precision: str | None = None):
     """The `Detector` for a model name or folder, loaded once per process.
 
-    ``"default"``, ``""`` or None mean the shipped default model.
+    ``"default"``, ``""`` or None mean the shipped default model. ``precision`` (auto,
+    float32, bfloat16) is set on it when given.
     """
     from golddigger.model.detector import Detector
     from golddigger.model.folder import resolve_model
 
     name = None if model in (None, "", "default") else str(model)
     det = _DETECTORS.get(f"name:{name}")
-    if det is not None:
-        return det
-    key = str(resolve_model(name).resolve())
-    det = _DETECTORS.get(key)
     if det is None:
-        t0 = time.perf_counter()
-        det = Detector.from_folder(key)
-        logger.info("model %s loaded in %.1f s", key, time.perf_counter() - t0)
-        _DETECTORS[key] = det
-    _DETECTORS[f"name:{name}"] = det
+        key = str(resolve_model(name).resolve())
+        det = _DETECTORS.get(key)
+        if det is None:
+            t0 = time.perf_counter()
+            det = Detector.from_folder(key)
+            logger.info("model %s loaded in %.1f s", key, time.perf_counter() - t0)
+            _DETECTORS[key] = det
+        _DETECTORS[f"name:{name}"] = det
+    if precision:
+        det.precision = str(precision)
     return det
+
+
+def batch_options(values: Mapping[str, object], **extra) -> BatchOptions:
+    """The engine's `BatchOptions` from a command's option values (threshold 0 = the
+    model's; classes ``"all"`` = every class; pixel size 0 = the image's)."""
+    thr = float(values.get("threshold", 0.0) or 0.0)
+    if thr < 0 or thr >= 1:
+        raise OptionError(f"threshold must be in (0, 1), or 0 for the model's tuned one; "
+                          f"got {thr:g}")
+    classes = parse_classes(str(values.get("classes", "all")))
+    sizing = str(values.get("sizing", "model") or "model")
+    return BatchOptions(
+        pixel_size_nm=float(values.get("pixel_size", 0) or 0) or None,
+        threshold=thr if thr > 0 else None,
+        classes=tuple(classes) if classes else None,
+        shape="point" if str(values.get("shape", "ovals")) == "points" else "oval",
+        overwrite=bool(values.get("overwrite", False)),
+        resume=bool(values.get("resume", False)),
+        overlay=bool(values.get("overlay", False)),
+        sizing=None if sizing == "model" else sizing,
+        tta=int(float(values.get("tta", 1) or 1)), **extra)
 
 
 def detection_settings(values: Mapping[str, object], detector) -> dict:
     """``threshold`` and ``classes`` keyword arguments for `Detector.predict` from command
-    option values (threshold 0 = the model's; classes ``"all"`` = every class)."""
-    thr = float(values.get("threshold", 0.0) or 0.0)
-    if thr < 0 or thr >= 1:
-        raise GoldDiggerError(f"threshold must be in (0, 1), or 0 for the model's tuned one; "
-                              f"got {thr:g}")
-    classes = parse_classes(str(values.get("classes", "all")))
-    return {"threshold": thr if thr > 0 else None, "classes": classes}
-
-
-def report_classes(detector, classes: Sequence[float] | None) -> tuple[float, ...]:
-    """The classes a summary reports: the chosen ones, else all of the model's."""
-    if not classes:
-        return tuple(float(c) for c in detector.classes)
-    known = [float(c) for c in detector.classes]
-    return tuple(min(known, key=lambda k: abs(k - float(c))) for c in classes)
+    option values (see `batch_options`)."""
+    opts = batch_options(values)
+    return {"threshold": opts.threshold, "classes": opts.classes}
 
 
 # ---------------------------------------------------------------------------- detection
 @dataclass
 class Detection:
-    """Particles found in (some slices of) one image, with what the tables need.
+    """Particles found in (some slices of) one image, with what the tables need: an
+    ImageJ view of the engine's `golddigger.batch.ImageResult`.
 
     Attributes
     ----------
@@ -108,7 +131,7 @@ class Detection:
     slices : list of int
         The 0-based slices searched.
     area_px : float
-        Region area in pixels (per slice).
+        Region area in pixels (per slice), clipped to the image.
     region_name, image_name : str
     seconds : float
         Time spent in the detector.
@@ -128,6 +151,14 @@ class Detection:
         if not self.names:
             self.names = roi_names(self.particles)
 
+    @classmethod
+    def from_result(cls, result: ImageResult, image_name: str | None = None) -> Detection:
+        px = float(result.pixel_size_nm or 0.0)
+        area_um2 = result.area_um2[0] if result.area_um2 else 0.0
+        return cls(result.particles, px, tuple(result.classes), list(result.slices),
+                   area_um2 * 1e6 / (px * px) if px > 0 else 0.0, result.region_source,
+                   image_name or result.name, result.seconds)
+
     def results(self, unit: str = "µm", unit_nm: float = 1000.0) -> list[dict]:
         return results_rows(self.particles, self.pixel_size_nm, unit, unit_nm,
                             self.region_name, self.names, self.image_name)
@@ -142,39 +173,36 @@ class Detection:
 
 
 def detect_planes(detector, planes: Iterable[tuple[int, np.ndarray]], pixel_size_nm: float,
-                  region: Region | None = None, threshold: float | None = None,
-                  classes: Sequence[float] | None = None,
+                  region: Region | None = None, options: BatchOptions | None = None,
                   on_plane: Callable[[int, int], None] | None = None,
-                  n_planes: int | None = None) -> ParticleTable:
-    """Run the detector on 2D planes one at a time (memory stays at one plane).
+                  n_planes: int | None = None, cancel=None) -> ImageResult:
+    """Run the engine (`golddigger.batch.detect_image`) on 2D planes one at a time
+    (memory stays at one plane); ``index`` of each (index, plane) becomes the particles'
+    ``slice``. Returns the engine's `ImageResult` (particles, area per slice)."""
+    from golddigger.io.images import CalibratedImage
 
-    Parameters
-    ----------
-    planes : iterable of (index, 2D array)
-        ``index`` (0-based stack position) becomes the particles' ``slice``.
-    on_plane : callable, optional
-        Called as ``on_plane(i, n)`` before plane ``i`` (0-based) of ``n``.
-    """
-    tables = []
+    options = options or BatchOptions()
+    parts = []
     for i, (index, plane) in enumerate(planes):
         if on_plane is not None:
             on_plane(i, n_planes or 0)
-        found = detector.predict(np.asarray(plane), pixel_size_nm=pixel_size_nm, region=region,
-                                 threshold=threshold, classes=classes)
-        found.slice = np.full(len(found), int(index), dtype=np.int64)
-        tables.append(found)
-    return ParticleTable.concat(tables)
+        image = CalibratedImage(np.asarray(plane), pixel_size_nm)
+        parts.append(detect_image(detector, image, region, options, slice_numbers=[int(index)],
+                                  cancel=cancel))
+    if not parts:
+        raise OptionError("no slice to search")
+    first = parts[0]
+    first.particles = ParticleTable.concat([p.particles for p in parts])
+    first.slices = [s for p in parts for s in p.slices]
+    first.area_um2 = [a for p in parts for a in p.area_um2]
+    first.seconds = sum(p.seconds for p in parts)
+    return first
 
 
 # ---------------------------------------------------------------------------- folders
 def find_region_file(image_path: str | Path) -> Path | None:
-    """The membrane region file beside an image (`REGION_FILE_PATTERNS`), or None."""
-    image_path = Path(image_path)
-    for pattern in REGION_FILE_PATTERNS:
-        p = image_path.parent / pattern.format(stem=image_path.stem)
-        if p.is_file():
-            return p
-    return None
+    """The region file beside an image (`golddigger.io.conventions.find_region_file`)."""
+    return _find_region_file(image_path)
 
 
 @dataclass
@@ -190,88 +218,50 @@ class FileResult:
     skipped: bool = False
 
 
+def folder_options(values: Mapping[str, object], image_folder: str | Path) -> BatchOptions:
+    """Detect Gold in Folder's options: regions beside the images, the whole image for
+    an image without one."""
+    return batch_options(values, roi=Path(image_folder), whole_image_if_no_roi=True,
+                         per_image_summary=True)
+
+
+def file_result(r: ImageResult, outdir: Path) -> FileResult:
+    """Detect Gold in Folder's view of one of the engine's results."""
+    out = FileResult(r.path, error=r.error or "", skipped=r.skipped)
+    if r.particles is not None:
+        out.detection = Detection.from_result(r)
+        names = outputs_for(r.stem, outdir)
+        out.csv, out.roiset = names.csv, names.roiset
+        out.summary = outdir / f"{r.stem}_summary.csv"
+    return out
+
+
 def detect_file(path: str | Path, outdir: str | Path, detector, values: Mapping[str, object]
                 ) -> FileResult:
-    """Detect gold in every slice of one image file; write ``<stem>.csv``,
+    """Detect gold in every slice of one image file with the engine; write ``<stem>.csv``,
     ``<stem>_RoiSet.zip`` and ``<stem>_summary.csv`` in ``outdir``.
 
-    The region is the area ROIs of a file beside the image (`find_region_file`), else the
-    whole image. ``values`` are Detect Gold in Folder's options
-    (`golddigger.imagej.options.FOLDER_FIELDS`). Problems with this image are returned in
-    ``FileResult.error`` (the batch goes on); problems with the options raise.
+    The region is the region file beside the image
+    (`golddigger.io.conventions.find_region_file`), else the whole image. ``values`` are
+    Detect Gold in Folder's options (`golddigger.imagej.options.FOLDER_FIELDS`). Problems
+    with this image are returned in ``FileResult.error``; problems with the options raise.
     """
-    from golddigger.io.images import read_image
-    from golddigger.io.rois import read_region, write_roiset
-    from golddigger.io.safe import check_writable
-
-    path, outdir = Path(path), Path(outdir)
-    result = FileResult(path)
-    settings = detection_settings(values, detector)
-    overwrite = bool(values.get("overwrite", False))
-    csv_path = outdir / f"{path.stem}.csv"
-    roiset = outdir / f"{path.stem}_RoiSet.zip"
-    summary = outdir / f"{path.stem}_summary.csv"
-    try:
-        for p in (csv_path, roiset, summary):
-            check_writable(p, overwrite)
-        px_override = float(values.get("pixel_size", 0) or 0) or None
-        image = read_image(path, pixel_size_nm=px_override)
-        px = image.require_pixel_size()
-        region_file = find_region_file(path)
-        region, region_name = None, "image"
-        if region_file is not None:
-            try:
-                found = read_region(region_file, image.shape_yx)
-                # as ImageJ's pixel mask, like the other paths (a particle whose centre is
-                # within half a pixel of the outline is in or out as ImageJ says)
-                region = Region.from_mask(found.to_mask(image.shape_yx), name=region_file.name)
-                region_name = region_file.name
-            except AnnotationError as err:
-                logger.warning("%s: region file not used (%s); searching the whole image",
-                               path.name, err)
-        area = float(region.to_mask(image.shape_yx).sum()) if region is not None else float(
-            np.prod(image.shape_yx))
-        slices = list(range(image.n_slices))
-        t0 = time.perf_counter()
-        particles = detect_planes(detector, ((s, image.slice(s)) for s in slices), px, region,
-                                  **settings)
-        det = Detection(particles, px, report_classes(detector, settings["classes"]), slices,
-                        area, region_name, path.name, time.perf_counter() - t0)
-        outdir.mkdir(parents=True, exist_ok=True)
-        particles.to_csv(csv_path)
-        write_roiset(roiset, particles, px, shape=_shape(values), positions=image.is_stack)
-        rows_to_csv(det.summary(), summary, plain=True)
-        result.detection, result.csv, result.roiset, result.summary = (det, csv_path, roiset,
-                                                                       summary)
-    except (GoldDiggerError, OSError) as err:
-        result.error = f"{path.name}: {err}"
-        logger.warning("%s", result.error)
-    return result
+    path = Path(path)
+    result = run_batch([path], detector, outdir, folder_options(values, path.parent))
+    if not result.results:
+        return FileResult(path, error=f"{display_name(path)}: not an input image")
+    return file_result(result.results[0], Path(outdir))
 
 
 def write_folder_summary(outdir: str | Path, image_paths: Sequence[str | Path] | None = None,
                          name: str = "summary.csv") -> Path:
-    """Join the ``<stem>_summary.csv`` files of ``outdir`` (or of ``image_paths``) into one
-    ``summary.csv``; returns its path."""
-    import csv
-
-    outdir = Path(outdir)
-    if image_paths is not None:
-        parts = [outdir / f"{Path(p).stem}_summary.csv" for p in image_paths]
-        parts = [p for p in parts if p.is_file()]
-    else:
-        parts = sorted(p for p in outdir.glob("*_summary.csv"))
-    rows: list[dict] = []
-    for p in parts:
-        with p.open(newline="", encoding="utf-8") as fh:
-            rows.extend(csv.DictReader(fh))
-    out = outdir / name
-    rows_to_csv(rows, out, plain=True)
-    return out
-
-
-def _shape(values: Mapping[str, object]) -> str:
-    return "point" if str(values.get("shape", "ovals")) == "points" else "oval"
+    """``summary.csv`` of ``outdir``, rebuilt from the engine's per-image records
+    (`golddigger.batch.rebuild_summary`); ``image_paths`` and ``name`` are ignored (kept
+    for callers of the earlier signature)."""
+    path = rebuild_summary(outdir)
+    if path is None:
+        raise GoldDiggerError(f"{outdir}: no finished image to summarise")
+    return path
 
 
 # ---------------------------------------------------------------------------- training

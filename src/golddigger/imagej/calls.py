@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from golddigger.batch import detect_image
 from golddigger.errors import GoldDiggerError
 from golddigger.imagej import backend
 from golddigger.imagej.options import (
@@ -98,20 +99,16 @@ def _call_detect(args) -> dict:
     from golddigger.io.rois import read_region, write_roiset
 
     values = parse_options(args.options, DETECT_FIELDS, "Detect Gold")
+    options = backend.batch_options(values)
     out = Path(_need(args.out, "out"))
-    px_override = float(values["pixel_size"] or 0) or None
-    image = read_image(_need(args.image, "image"), pixel_size_nm=px_override)
-    px = image.require_pixel_size()
-    region, region_name = None, "image"
+    image = read_image(_need(args.image, "image"), pixel_size_nm=options.pixel_size_nm)
+    region = None
     if args.roi:
-        # as a mask: ImageJ's own pixels, as the Python-hosted path uses
+        # as a mask: ImageJ's own pixels of the selection, as the Python-hosted path uses
         found = read_region(args.roi, image.shape_yx)
         # the macro's temporary file names are no names for the user
         name = found.name if found.name not in ("", "region", "selection-keep") else "selection"
         region = backend.Region.from_mask(found.to_mask(image.shape_yx), name=name)
-        region_name = region.name
-    area = float(region.to_mask(image.shape_yx).sum()) if region is not None else float(
-        np.prod(image.shape_yx))
     if args.slices.strip():
         mapping = [int(s) for s in args.slices.replace(";", ",").split(",") if s.strip()]
     else:
@@ -119,34 +116,29 @@ def _call_detect(args) -> dict:
     if len(mapping) != image.n_slices:
         raise GoldDiggerError(f"--slices lists {len(mapping)} positions for "
                               f"{image.n_slices} plane(s)")
-    detector = backend.get_detector(str(values["model"]))
-    settings = backend.detection_settings(values, detector)
-    t0 = time.perf_counter()
-    particles = backend.detect_planes(
-        detector, ((mapping[i], image.slice(i)) for i in range(image.n_slices)), px, region,
-        **settings)
-    det = backend.Detection(particles, px, backend.report_classes(detector,
-                                                                  settings["classes"]),
-                            mapping, area, region_name, args.name or image.name,
-                            time.perf_counter() - t0)
+    detector = backend.get_detector(str(values["model"]), str(values["precision"]))
+    result = detect_image(detector, image, region, options, slice_numbers=mapping,
+                          region_name=region.name if region is not None else "image")
+    det = backend.Detection.from_result(result, args.name or image.name)
     unit, unit_nm = _unit(args.unit)
     out.mkdir(parents=True, exist_ok=True)
-    particles.to_csv(out / "particles.csv")
-    write_roiset(out / "rois.zip", particles, px,
-                 shape="point" if values["shape"] == "points" else "oval",
+    det.particles.to_csv(out / "particles.csv")
+    write_roiset(out / "rois.zip", det.particles, det.pixel_size_nm, shape=options.shape,
                  groups=bool(args.groups), positions=args.stack_size > 1,
                  properties={"image": args.name} if args.name else None)
     rows_to_csv(det.results(unit, unit_nm), out / "results.csv", plain=True)
     rows_to_csv(det.summary(), out / "summary.csv", plain=True)
-    return {"particles": len(particles), "detector_seconds": f"{det.seconds:.1f}"}
+    return {"particles": len(det.particles), "detector_seconds": f"{det.seconds:.1f}"}
 
 
 def _call_folder_image(args) -> dict:
     values = parse_options(args.options, FOLDER_FIELDS, "Detect Gold in Folder")
-    detector = backend.get_detector(str(values["model"]))
+    detector = backend.get_detector(str(values["model"]), str(values["precision"]))
     r = backend.detect_file(_need(args.image, "image"), _need(args.out, "out"), detector, values)
     if r.error:
         raise GoldDiggerError(r.error)
+    if r.skipped:
+        return {"particles": 0, "skipped": 1}
     return {"particles": len(r.detection.particles), "csv": r.csv.name}
 
 

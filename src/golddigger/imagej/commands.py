@@ -20,9 +20,11 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from golddigger.batch import run_batch
 from golddigger.errors import CalibrationError, GoldDiggerError
 from golddigger.imagej import backend, convert, publish
 from golddigger.imagej.options import COMMANDS, Field, format_options, parse_options
+from golddigger.io.conventions import display_name
 
 __all__ = ["Session"]
 
@@ -182,8 +184,8 @@ class Session:
         region = self._region(imp, str(values["region"]))
         slices = convert.stack_slices(imp, bool(values["whole_stack"]))
         IJ.showStatus("Gold Digger: loading the model...")
-        detector = backend.get_detector(str(values["model"]))
-        settings = backend.detection_settings(values, detector)
+        options = backend.batch_options(values)
+        detector = backend.get_detector(str(values["model"]), str(values["precision"]))
         n = len(slices)
 
         def tick(i: int, total: int) -> None:
@@ -191,16 +193,10 @@ class Session:
                                                                     else ""))
             IJ.showProgress(i, n)
 
-        t0 = time.perf_counter()
-        particles = backend.detect_planes(detector, convert.imageplus_planes(imp, slices), px,
-                                          region, on_plane=tick, n_planes=n, **settings)
-        seconds = time.perf_counter() - t0
-        area = (float(region.mask.sum()) if region is not None
-                else float(imp.getWidth()) * float(imp.getHeight()))
-        det = backend.Detection(particles, px,
-                                backend.report_classes(detector, settings["classes"]), slices,
-                                area, region.name if region is not None else "image",
-                                str(imp.getTitle()), seconds)
+        result = backend.detect_planes(detector, convert.imageplus_planes(imp, slices), px,
+                                       region, options, on_plane=tick, n_planes=n)
+        det = backend.Detection.from_result(result, str(imp.getTitle()))
+        seconds = det.seconds
         self._publish(imp, det, values)
         self.last_detection = det
         IJ.showStatus(f"Gold Digger: {det.counts_text()} in {seconds:.1f} s")
@@ -272,17 +268,21 @@ class Session:
         except CliError as err:
             raise GoldDiggerError(str(err)) from None
         IJ.showStatus("Gold Digger: loading the model...")
-        detector = backend.get_detector(str(values["model"]))
-        results = []
+        detector = backend.get_detector(str(values["model"]), str(values["precision"]))
         n = len(paths)
-        for i, path in enumerate(paths):
-            IJ.showStatus(f"Gold Digger: {i + 1}/{n} {path.name}")
-            IJ.showProgress(i, n)
-            r = backend.detect_file(path, out, detector, values)
+
+        def tick(i: int, total: int, path) -> None:
+            if path is not None:
+                IJ.showStatus(f"Gold Digger: {i + 1}/{total} {display_name(path)}")
+            IJ.showProgress(i, max(total, 1))
+
+        batch = run_batch(paths, detector, out, backend.folder_options(values, inp),
+                          progress=tick)
+        results = [backend.file_result(r, out) for r in batch.results]
+        for r in results:
             if r.error:
                 IJ.log(f"Gold Digger: {r.error}")
-            results.append(r)
-        summary = backend.write_folder_summary(out, paths)
+        summary = batch.summary_path or backend.write_folder_summary(out)
         rows = [row for r in results if r.detection for row in r.detection.summary()]
         publish.fill_table(rows, publish.SUMMARY_TITLE, append=False, show=not self.headless)
         failed = sum(1 for r in results if r.error)

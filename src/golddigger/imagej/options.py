@@ -85,6 +85,13 @@ _CLASSES = Field("classes", "Classes", "string", "all",
                  help="particle diameters to report in nm, e.g. 6,12 ('all': every class)")
 _SHAPE = Field("shape", "Shape", "choice", "ovals", ("ovals", "points"),
                help="ROIs drawn as ovals of the particle size, or as points")
+_SIZING = Field("sizing", "Sizing", "choice", "model", ("model", "maps", "image"),
+                help="size class from the class maps or measured on the image ('model': "
+                     "the model's setting)")
+_TTA = Field("tta", "Tta", "choice", "1", ("1", "2", "4", "8"),
+             help="test-time augmentation passes (N times slower)")
+_PRECISION = Field("precision", "Precision", "choice", "auto", ("auto", "float32", "bfloat16"),
+                   help="network arithmetic (auto: bfloat16 where the CPU does it natively)")
 _PIXEL = Field("pixel_size", "Pixel_size (nm, 0 = calibration)", "number", 0.0, digits=4,
                help="nm per pixel; 0 = from the image's calibration (Image > Properties)")
 
@@ -97,6 +104,7 @@ DETECT_FIELDS: tuple[Field, ...] = (
     _PIXEL,
     Field("whole_stack", "Whole_stack", "checkbox", False,
           help="every slice of a stack (default: the current slice)"),
+    _SIZING, _TTA, _PRECISION,
     Field("rerun", "Rerun", "choice", "replace", ("replace", "add"),
           help="replace: this image's earlier gold ROIs and table rows (of the slices "
                "searched) give way to the new ones; add: keep them"),
@@ -115,6 +123,10 @@ FOLDER_FIELDS: tuple[Field, ...] = (
           help="folder for the results (default: a 'golddigger' folder inside the input)"),
     _MODEL, _THRESHOLD, _CLASSES, _SHAPE, _PIXEL,
     Field("overwrite", "Overwrite", "checkbox", False, help="replace existing results"),
+    Field("resume", "Resume", "checkbox", False,
+          help="skip images finished by an earlier run into the same output folder"),
+    Field("overlay", "Overlay", "checkbox", False, help="also write <name>_overlay.png"),
+    _SIZING, _TTA, _PRECISION,
 )
 
 #: Plugins > Gold Digger > Add to Training Set.

@@ -181,19 +181,23 @@ def remove_earlier_rois(imp, slices: Sequence[int] | None = None) -> int:
 
 
 def remove_table_rows(title: str, image: str, slices: Sequence[int] | None = None) -> int:
-    """Delete the rows of table ``title`` whose ``Image`` is ``image`` (and ``Slice``, 1-based,
-    one of the 0-based ``slices``); returns how many."""
+    """Delete the rows of table ``title`` whose ``Image`` (or ``image``) is ``image`` and whose
+    ``Slice`` (1-based) is one of the 0-based ``slices``; returns how many."""
     from ij.measure import ResultsTable
 
     rt = (ResultsTable.getResultsTable() if title == IMAGEJ_RESULTS
           else ResultsTable.getResultsTable(title))
-    if rt is None or rt.size() == 0 or rt.getColumnIndex("Image") < 0:
+    if rt is None or rt.size() == 0:
         return 0
+    # the particle table says Image/Slice, the summary (the CLI's columns) image/slice
+    col = next((c for c in ("Image", "image") if rt.getColumnIndex(c) >= 0), None)
+    if col is None:
+        return 0
+    scol = next((c for c in ("Slice", "slice") if rt.getColumnIndex(c) >= 0), None)
     wanted = None if slices is None else {int(s) + 1 for s in slices}
-    has_slice = rt.getColumnIndex("Slice") >= 0
     doomed = [i for i in range(int(rt.size()))
-              if str(rt.getStringValue("Image", i)) == image
-              and (wanted is None or not has_slice or int(rt.getValue("Slice", i)) in wanted)]
+              if str(rt.getStringValue(col, i)) == image
+              and (wanted is None or scol is None or int(rt.getValue(scol, i)) in wanted)]
     for i in reversed(doomed):
         rt.deleteRow(i)
     return len(doomed)
@@ -215,9 +219,10 @@ def fill_table(rows: Sequence[dict], title: str = RESULTS_TITLE, append: bool = 
                show: bool = True, location: tuple[int, int] | None = None):
     """Put rows (dicts of column -> number or text) into an ImageJ ResultsTable.
 
-    ``title`` ``"Results"`` (`IMAGEJ_RESULTS`) is ImageJ's system table (what ``nResults``/``getResult`` in
-    macros read); other titles are separate table windows. With ``append`` the rows are
-    added to an existing table of that title; otherwise it is cleared first.
+    ``title`` ``"Results"`` (`IMAGEJ_RESULTS`) is ImageJ's system table (what
+    ``nResults``/``getResult`` in macros read); other titles are separate table windows.
+    With ``append`` the rows are added to an existing table of that title; otherwise it is
+    cleared first.
     """
     from ij.measure import ResultsTable
 

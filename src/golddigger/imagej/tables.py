@@ -1,29 +1,28 @@
-"""The tables the Gold Digger commands show in ImageJ: one row per particle ("Results") and
-one row per image slice ("Gold Digger Summary").
+"""The tables the Gold Digger commands show in ImageJ: one row per particle ("Gold Digger
+Results") and one row per image slice ("Gold Digger Summary").
 
 Pure Python: the Python-hosted path turns the rows into `ij.measure.ResultsTable` s, the
 macro path writes them as CSV files that the ``.ijm`` opens. Both therefore show the same
 columns and numbers.
 
 Results columns ("Gold Digger Results")
-    ``Image`` (the image's title), ``Name`` (the ROI's name in the ROI Manager), ``X``, ``Y`` (in the image's calibrated
-    unit, ImageJ's convention: pixel column times pixel width), ``X_px``, ``Y_px``,
-    ``Diameter_nm``, ``Class`` (``"6 nm"``), ``Score``, ``Slice`` (1-based, as ImageJ),
-    ``Region``.
+    ``Image`` (the image's title), ``Name`` (the ROI's name in the ROI Manager), ``X``,
+    ``Y`` (in the image's calibrated unit, ImageJ's convention: pixel column times pixel
+    width), ``X_px``, ``Y_px``,
+    ``Diameter_nm``, ``Class`` (the diameter in nm, a number: ``6``), ``Score``, ``Slice``
+    (1-based, as ImageJ), ``Region``.
 Summary columns
-    ``Image``, ``Slice``, ``Region``, ``Area_um2``, ``Count``, ``Count_<d>nm`` per class,
-    ``Density_per_um2``, ``Density_<d>nm_per_um2`` per class.
+    The engine's summary schema (`golddigger.batch.summary_rows`), as in the CLI's
+    ``summary.csv``: ``image, slice, region, pixel_size_nm, area_um2, total, n_<d>nm...,
+    density_per_um2, density_<d>nm_per_um2...``.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-import numpy as np
-
+from golddigger.io.csvtable import rows_to_csv as _rows_to_csv
 from golddigger.particles import ParticleTable
 
 __all__ = [
@@ -41,7 +40,7 @@ RESULTS_COLUMNS = ("Image", "Name", "X", "Y", "X_px", "Y_px", "Diameter_nm", "Cl
 
 
 def class_label(diameter_nm: float) -> str:
-    """``6.0`` -> ``"6 nm"``."""
+    """``6.0`` -> ``"6 nm"`` (for messages; tables carry the number)."""
     return f"{float(diameter_nm):g} nm"
 
 
@@ -83,7 +82,7 @@ def results_rows(particles: ParticleTable, pixel_size_nm: float, unit: str = "µ
         rows.append({
             "Image": image, "Name": names[i], "X": round(x * f, 6), "Y": round(y * f, 6),
             "X_px": round(x, 2), "Y_px": round(y, 2), "Diameter_nm": float(d),
-            "Class": class_label(d), "Score": round(score, 4), "Slice": int(s) + 1,
+            "Class": float(d), "Score": round(score, 4), "Slice": int(s) + 1,
             "Region": region,
         })
     return rows
@@ -92,72 +91,15 @@ def results_rows(particles: ParticleTable, pixel_size_nm: float, unit: str = "µ
 def summary_rows(particles: ParticleTable, classes: Iterable[float], pixel_size_nm: float,
                  area_px: float, slices: Iterable[int], image: str = "", region: str = ""
                  ) -> list[dict]:
-    """One row per processed slice: counts, region area and densities per class.
+    """One row per processed slice in the engine's summary schema
+    (`golddigger.batch.summary_rows`); ``area_px`` is the region's area in pixels."""
+    from golddigger.batch import summary_rows as engine_rows
 
-    Parameters
-    ----------
-    classes : iterable of float
-        Every class to report (zero counts included), e.g. the detector's classes.
-    area_px : float
-        Area of the region in pixels (the same on every slice).
-    slices : iterable of int
-        The 0-based slices that were searched.
-    """
-    classes = sorted({float(c) for c in classes})
     area_um2 = float(area_px) * (float(pixel_size_nm) / 1000.0) ** 2
-    rows = []
-    for s in slices:
-        on = particles.in_slice(int(s))
-        row: dict = {"Image": image, "Slice": int(s) + 1, "Region": region,
-                     "Area_um2": round(area_um2, 6), "Count": len(on)}
-        counts = {d: len(on.of_class(d)) for d in classes}
-        for d in classes:
-            row[f"Count_{d:g}nm"] = counts[d]
-        row["Density_per_um2"] = _density(len(on), area_um2)
-        for d in classes:
-            row[f"Density_{d:g}nm_per_um2"] = _density(counts[d], area_um2)
-        rows.append(row)
-    return rows
-
-
-def _density(n: int, area_um2: float) -> float:
-    return round(n / area_um2, 4) if area_um2 > 0 else float("nan")
+    return engine_rows(particles, classes, pixel_size_nm, area_um2, slices, image, region)
 
 
 def rows_to_csv(rows: Sequence[dict], path: str | Path | None = None,
                 columns: Sequence[str] | None = None, plain: bool = False) -> str:
-    """Write rows as CSV (UTF-8, header from the first row or ``columns``); returns the text.
-
-    Rows may have different keys (e.g. summaries of images with other classes): the header
-    is the union, in order of first appearance, and missing cells are empty. With
-    ``plain``, commas, quotes and line breaks in text cells become ``;``, ``'`` and spaces,
-    so that a macro can split lines at commas.
-    """
-    cols: list[str] = list(columns or [])
-    for row in rows:
-        for k in row:
-            if k not in cols:
-                cols.append(k)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(cols)
-    for row in rows:
-        cells = [_cell(row.get(c, "")) for c in cols]
-        if plain:
-            cells = [c.replace(",", ";").replace('"', "'").replace("\n", " ").replace("\r", " ")
-                     for c in cells]
-        writer.writerow(cells)
-    text = buf.getvalue()
-    if path is not None:
-        from golddigger.io.safe import atomic_write_text
-
-        atomic_write_text(Path(path), text)
-    return text
-
-
-def _cell(v) -> str:
-    if isinstance(v, (float, np.floating)):
-        if not np.isfinite(v):
-            return "NaN"
-        return f"{float(v):.6g}"
-    return str(v)
+    """`golddigger.io.csvtable.rows_to_csv`, the one table writer."""
+    return _rows_to_csv(rows, path, columns, plain)
