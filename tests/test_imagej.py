@@ -419,6 +419,110 @@ def test_menu_click_shows_a_dialog_that_the_recorder_records(ij):
     assert 'run("Detect Gold", "model=default threshold=0 classes=all shape=ovals' in text
 
 
+def test_rerun_replaces_and_output_choices(ij, tmp_path):
+    """Detect Gold twice on the same image: the ROI Manager count, the particle table and
+    the summary stay as they were (rerun=replace); rerun=add keeps the earlier ones; another
+    image's particles are never touched; add_to=overlay leaves the ROI Manager alone; only
+    `results` fills ImageJ's Results table."""
+    from ij.measure import ResultsTable
+
+    from golddigger.imagej import convert
+
+    r = _synth((400, 420), {6: 8, 12: 3}, seed=23)
+    other = convert.array_to_imageplus("other.tif", _synth((400, 420), {6: 5}, seed=24).image,
+                                       PX)
+    other.show()
+    _macro('run("Detect Gold", "region=image");')
+    imp = convert.array_to_imageplus("again.tif", r.image, PX)
+    imp.show()
+    counts = _macro(
+        'run("Detect Gold", "region=image"); a = roiManager("count"); '
+        'b = Table.size("Gold Digger Results"); c = Table.size("Gold Digger Summary"); '
+        'run("Detect Gold", "region=image"); '
+        'return "" + a + " " + b + " " + c + " " + roiManager("count") + " " '
+        '+ Table.size("Gold Digger Results") + " " + Table.size("Gold Digger Summary") '
+        '+ " " + nResults;')
+    a, b, c, a2, b2, c2, n_imagej = (int(v) for v in counts.split())
+    assert (a2, b2, c2) == (a, b, c), "a rerun must replace, not add"
+    assert n_imagej == 0
+    rois, _ = _manager_rois(tmp_path)
+    names = [roi.name for roi in rois if roi.properties.get("image") == "again.tif"]
+    assert len(names) == len(set(names)), "duplicate ROI names after a rerun"
+    n_other = sum(1 for roi in rois if roi.properties.get("image") == "other.tif")
+    n_here = sum(1 for roi in rois if roi.properties.get("image") == "again.tif")
+    assert n_other > 0 and n_here > 0 and n_other + n_here == a
+
+    out = _macro('run("Detect Gold", "region=image rerun=add"); '
+                 'return "" + roiManager("count");')
+    assert int(out) == a + n_here
+    out = _macro('run("Detect Gold", "region=image add_to=overlay results"); '
+                 'return "" + roiManager("count") + " " + Overlay.size + " " + nResults;')
+    n_rm, n_overlay, n_imagej = (int(v) for v in out.split())
+    assert n_rm == n_other, "replace removes this image's ROIs from the ROI Manager too"
+    assert n_overlay == n_here and n_imagej == n_here
+    rt = ResultsTable.getResultsTable("Gold Digger Results")
+    images = [str(rt.getStringValue("Image", i)) for i in range(rt.size())]
+    assert images.count("again.tif") == n_here and images.count("other.tif") == n_other
+    out = _macro('run("Detect Gold", "region=image add_to=both"); '
+                 'return "" + roiManager("count") + " " + Overlay.size;')
+    assert [int(v) for v in out.split()] == [n_other + n_here, n_here]
+
+
+def test_line_and_point_selections_are_refused(ij):
+    """A line or point selection is no region: the command says so and adds nothing."""
+    from ij import IJ
+
+    from golddigger.imagej import convert
+
+    convert.array_to_imageplus("lines.tif", _synth((300, 320), {6: 4}, seed=25).image,
+                               PX).show()
+    for sel in ("makeLine(10, 10, 200, 150);", "makePoint(40, 50);"):
+        IJ.log("\\Clear")
+        _macro(sel + ' run("Detect Gold", "");')
+        log = str(IJ.getLog() or "")
+        assert "counts inside an area selection" in log, log
+        assert "--" not in log and "/tmp" not in log, "messages speak ImageJ, not CLI"
+    assert _macro('return "" + roiManager("count");') == "0"
+
+
+def test_escape_cancels_and_adds_nothing(ij, tmp_path):
+    """Esc while Detect Gold runs on a stack: the Python side stops, nothing is added, no
+    temporary file is left."""
+    import tempfile
+    import threading
+
+    from ij import IJ
+    from java.awt.event import KeyEvent
+
+    from golddigger.imagej import convert
+
+    planes = [_synth((300, 320), {6: 4, 12: 2}, seed=s).image for s in (61, 62, 63, 64)]
+    convert.array_to_imageplus("cancel me.tif", np.stack(planes), PX).show()
+    tmp = Path(tempfile.gettempdir())
+    before = set(tmp.glob("golddigger*"))
+    runs = len(ij.session.history)
+    done = threading.Event()
+
+    def press():
+        while not done.is_set():  # keep pressing: the command clears Esc when it starts
+            IJ.setKeyDown(KeyEvent.VK_ESCAPE)
+            time.sleep(0.02)
+
+    presser = threading.Thread(target=press, daemon=True)
+    presser.start()
+    try:
+        _macro('run("Detect Gold", "whole_stack region=image");')
+    finally:
+        done.set()
+        presser.join()
+        IJ.resetEscape()
+    assert ij.session.history[runs:] and ij.session.history[-1].get("cancelled")
+    assert _macro('return "" + roiManager("count") + " " + Overlay.size + " " + '
+                  'isOpen("Gold Digger Results");') == "0 0 0"
+    assert "cancelled" in str(IJ.getLog())
+    assert set(tmp.glob("golddigger*")) == before
+
+
 def _menu_item(bar, path):
     from java.awt import Menu
 
@@ -726,6 +830,13 @@ print("DETECT_MS=" + (getTime() - t));
 print("N_ROIS=" + roiManager("count") + " N_RESULTS=" + Table.size("Gold Digger Results")
 	+ " SEL=" + selectionType());
 Table.save(out + "results.csv", "Gold Digger Results");
+run("Detect Gold", "");
+print("N_RERUN=" + roiManager("count") + " T_RERUN=" + Table.size("Gold Digger Results")
+	+ " S_RERUN=" + Table.size("Gold Digger Summary") + " SEL_RERUN=" + selectionType());
+run("Detect Gold", "rerun=add add_to=both");
+print("N_ADD=" + roiManager("count") + " OV_ADD=" + Overlay.size);
+run("Detect Gold", "");
+print("N_BACK=" + roiManager("count") + " OV_BACK=" + Overlay.size);
 roiManager("Deselect");
 roiManager("Save", out + "image_rois.zip");
 roiManager("Reset");
@@ -761,6 +872,11 @@ t = getTime();
 run("Detect Gold in Folder", "input=[" + weird + "] output=[" + out + "folder results]");
 print("FOLDER_MS=" + (getTime() - t));
 print("SUMMARY_ROWS=" + Table.size("Gold Digger Summary"));
+open(out + "synapse 1.tif");
+makeLine(10, 10, 200, 150);
+n = roiManager("count");
+run("Detect Gold", "");
+print("LINE_ADDED=" + (roiManager("count") - n));
 print("DONE");
 run("Quit");
 """
@@ -811,6 +927,13 @@ def test_installed_commands_in_plain_imagej(xvfb, detector, ij_dir, tmp_path):
     # the image: the same particles as the Python-hosted path and Detector.predict find
     found = read_particles(tmp_path / "image_rois.zip", PX)
     assert int(values["N_ROIS"]) == int(values["N_RESULTS"]) == len(found) > 0
+    # a rerun replaces (ROI Manager, tables; the selection stays), add keeps, overlay/both
+    n = len(found)
+    assert int(values["N_RERUN"]) == int(values["T_RERUN"]) == n
+    assert values["S_RERUN"] == "1" and values["SEL_RERUN"] == "2"
+    assert (int(values["N_ADD"]), int(values["OV_ADD"])) == (2 * n, n)
+    assert (int(values["N_BACK"]), int(values["OV_BACK"])) == (n, 0)
+    assert values["LINE_ADDED"] == "0" and "counts inside an area selection" in out
     assert values["SEL"] == "2"
     mask = _polygon_mask(r.image.shape)
     direct = detector.predict(r.image, pixel_size_nm=PX, region=Region.from_mask(mask))

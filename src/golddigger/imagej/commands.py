@@ -26,9 +26,19 @@ from golddigger.imagej import backend, convert, publish
 from golddigger.imagej.options import COMMANDS, Field, format_options, parse_options
 from golddigger.io.conventions import display_name
 
-__all__ = ["Session"]
+__all__ = ["Cancelled", "Session"]
 
 logger = logging.getLogger(__name__)
+
+class Cancelled(Exception):
+    """The user pressed Esc: the command stops and adds nothing."""
+
+
+def _escape_pressed() -> bool:
+    from ij import IJ
+
+    return bool(IJ.escapePressed())
+
 
 #: The message for a line or point selection where an area is needed.
 NOT_AREA = ("{title} has a {kind} selection, but Detect Gold counts inside an area selection "
@@ -89,6 +99,12 @@ class Session:
                 return  # dialog cancelled
             getattr(self, f"_cmd_{internal}")(values)
             self.history.append({"command": command, "options": format_options(values, fields),
+                                 "seconds": time.perf_counter() - t0})
+        except Cancelled:
+            IJ.resetEscape()
+            IJ.showStatus(f"Gold Digger: {command} cancelled (Esc); nothing was added")
+            IJ.log(f"Gold Digger: {command} cancelled (Esc); nothing was added")
+            self.history.append({"command": command, "cancelled": True,
                                  "seconds": time.perf_counter() - t0})
         except GoldDiggerError as err:
             self._report(command, str(err), from_macro)
@@ -189,12 +205,24 @@ class Session:
         n = len(slices)
 
         def tick(i: int, total: int) -> None:
+            if _escape_pressed():
+                raise Cancelled
             IJ.showStatus(f"Gold Digger: slice {slices[i] + 1}" + (f" ({i + 1}/{n})" if n > 1
-                                                                    else ""))
+                                                                    else "")
+                          + " (Esc cancels)")
             IJ.showProgress(i, n)
 
-        result = backend.detect_planes(detector, convert.imageplus_planes(imp, slices), px,
-                                       region, options, on_plane=tick, n_planes=n)
+        IJ.resetEscape()
+        try:
+            result = backend.detect_planes(detector, convert.imageplus_planes(imp, slices), px,
+                                           region, options, on_plane=tick, n_planes=n,
+                                           cancel=_escape_pressed)
+        except Exception as err:  # the engine's own cancellation
+            if type(err).__name__ == "_Cancelled":
+                raise Cancelled from None
+            raise
+        if _escape_pressed():  # pressed during the last plane: still nothing is added
+            raise Cancelled
         det = backend.Detection.from_result(result, str(imp.getTitle()))
         seconds = det.seconds
         self._publish(imp, det, values)
@@ -276,8 +304,15 @@ class Session:
                 IJ.showStatus(f"Gold Digger: {i + 1}/{total} {display_name(path)}")
             IJ.showProgress(i, max(total, 1))
 
+        IJ.resetEscape()
         batch = run_batch(paths, detector, out, backend.folder_options(values, inp),
-                          progress=tick)
+                          progress=tick, cancel=_escape_pressed)
+        if batch.cancelled:
+            IJ.resetEscape()
+            done = sum(1 for r in batch.results if not r.error)
+            IJ.log(f"Gold Digger: Detect Gold in Folder cancelled (Esc) after {done} of {n} "
+                   f"image(s); their results are in {out} (run it again with Resume "
+                   "ticked to go on from there)")
         results = [backend.file_result(r, out) for r in batch.results]
         for r in results:
             if r.error:
@@ -288,8 +323,11 @@ class Session:
         failed = sum(1 for r in results if r.error)
         total = sum(len(r.detection.particles) for r in results if r.detection)
         IJ.showStatus(f"Gold Digger: {total} particles in {n - failed} image(s)"
-                      + (f", {failed} failed (see Log)" if failed else "")
+                      + (f", {failed} of {n} failed (see Window > Log)" if failed else "")
+                      + (" (cancelled)" if batch.cancelled else "")
                       + f"; results in {out}")
+        if failed:
+            IJ.log(f"Gold Digger: {failed} of {n} image(s) failed (listed above)")
         IJ.log(f"Gold Digger: results in {out} (summary: {summary.name})")
         return results
 
