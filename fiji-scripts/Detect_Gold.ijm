@@ -39,6 +39,9 @@ if (region == "selection" && selectionType() >= 0 && !gdIsArea(selectionType()))
 		+ "or choose Region: image to search the whole image.");
 tmp = gdTempDir();
 wasBatch = is("Batch Mode");
+// the ROI Manager window first: in batch mode without it the particles would go to a hidden
+// ROI Manager of this macro's own
+if (!wasBatch && addTo != "overlay" && !isOpen("ROI Manager")) run("ROI Manager...");
 setBatchMode(true);
 id = getImageID();
 hadSel = selectionType() >= 0;
@@ -72,7 +75,7 @@ if (rerun == "replace") {
 }
 if (found > 0) {
 	n0 = roiManager("count");
-	roiManager("Open", tmp + "rois.zip");
+	gdOpenRois(tmp + "rois.zip");
 	n1 = roiManager("count");
 	if (gdGroups()) gdRecolour();
 	if (toOverlay) {

@@ -331,3 +331,17 @@ function gdDeleteRows(table, title, map) {
 	}
 	Table.update(table);
 }
+
+// Open a RoiSet into the ROI Manager without the macro recorder writing its (temporary) path:
+// ImageJ records roiManager("Open", path) from a menu-run macro, but not a file opened by
+// IJ.open(path) (used while the recorder is open; it would ask before adding to ROIs already
+// there). In batch mode without the ROI Manager window the macro's own hidden ROI Manager is
+// only reachable through roiManager().
+function gdOpenRois(path) {
+	recording = false;
+	if (call("ij.plugin.frame.Recorder.getInstance") != "null") recording = true;
+	if (recording && isOpen("ROI Manager") && roiManager("count") == 0)
+		call("ij.IJ.open", path);
+	else
+		roiManager("Open", path);
+}

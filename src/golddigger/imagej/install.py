@@ -151,7 +151,13 @@ def _dialog_code(command: str, fields: Sequence[Field]) -> str:
             lines.append(f'\ts = s + "{key}=" + Dialog.getChoice() + " ";')
         else:
             lines.append(f'\tif (Dialog.getCheckbox()) s = s + "{key} ";')
-    lines += ["\treturn s;", "}"]
+    lines += [
+        "\t// Record the command now, with the dialog's options only: the temporary files the",
+        "\t// command saves and opens later must not reach the recorded macro.",
+        '\tcall("ij.plugin.frame.Recorder.saveCommand");',
+        "\treturn s;",
+        "}",
+    ]
     return "\n".join(lines)
 
 
