@@ -417,6 +417,16 @@ def test_menu_click_shows_a_dialog_that_the_recorder_records(ij):
         if rec is not None:
             rec.close()
     assert 'run("Detect Gold", "model=default threshold=0 classes=all shape=ovals' in text
+    assert "save=" not in text and "tmp" not in text
+    # the recorded line replays to the same ROIs
+    from ij.plugin.frame import RoiManager
+
+    rm = RoiManager.getInstance()
+    before = sorted(str(rm.getName(i)) for i in range(rm.getCount()))
+    rm.reset()
+    line = next(ln for ln in text.splitlines() if ln.startswith('run("Detect Gold"'))
+    _macro(line)
+    assert sorted(str(rm.getName(i)) for i in range(rm.getCount())) == before
 
 
 def test_rerun_replaces_and_output_choices(ij, tmp_path):
@@ -1100,3 +1110,93 @@ def test_installed_commands_stop_with_a_message_when_the_program_is_gone(xvfb, t
                           env={**os.environ, "DISPLAY": xvfb})
     assert "the Python program behind Plugins > Gold Digger is missing" in proc.stdout
     assert "AFTER" in proc.stdout  # ended, rather than waiting on a dialog
+
+
+# ---------------------------------------------------------------------------- recorder
+RECORD_SCRIPT = r'''
+"""Plain ImageJ (no Python listener: the installed .ijm runs), a menu click on
+Plugins > Gold Digger > Detect Gold with the recorder on, OK in its dialog; then the
+recorded macro replayed on the same image. Prints RECORDED, the ROIs of both runs."""
+import sys, time
+import jpype, jpype.imports
+jpype.startJVM(f"-Dplugins.dir={sys.argv[1]}", classpath=[sys.argv[3]])
+from ij import IJ, ImageJ, Menus
+from ij.gui import GenericDialog
+from ij.plugin.frame import Recorder, RoiManager
+from java.awt import Window
+from java.awt.event import ActionEvent
+from java.lang import System
+
+def wait(cond, seconds=120.0):
+    t = time.time()
+    while time.time() - t < seconds:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.05)
+    return None
+
+def rois():
+    rm = RoiManager.getInstance()
+    out = []
+    for i in range(rm.getCount() if rm is not None else 0):
+        b = rm.getRoi(i).getFloatBounds()
+        out.append(f"{rm.getName(i)}:{b.x:.2f}:{b.y:.2f}")
+    return sorted(out)
+
+ij = ImageJ()
+imp = IJ.openImage(sys.argv[2])
+imp.show()
+IJ.runMacro("makeRectangle(40, 40, 500, 500);")
+IJ.run("Record...")
+wait(lambda: Recorder.getInstance() is not None and Recorder.record)
+item = Menus.getCommands().get("Detect Gold")
+bar = Menus.getMenuBar()
+plugins = next(bar.getMenu(i) for i in range(bar.getMenuCount())
+               if str(bar.getMenu(i).getLabel()) == "Plugins")
+sub = next(plugins.getItem(i) for i in range(plugins.getItemCount())
+           if str(plugins.getItem(i).getLabel()) == "Gold Digger")
+item = next(sub.getItem(i) for i in range(sub.getItemCount())
+            if str(sub.getItem(i).getLabel()) == "Detect Gold")
+ij.actionPerformed(ActionEvent(item, ActionEvent.ACTION_PERFORMED, "Detect Gold"))
+dialog = wait(lambda: next((w for w in Window.getWindows() if isinstance(w, GenericDialog)
+                            and w.isVisible()), None), 60)
+dialog.actionPerformed(ActionEvent(dialog.getButtons()[0], ActionEvent.ACTION_PERFORMED, "OK"))
+wait(lambda: RoiManager.getInstance() is not None and RoiManager.getInstance().getCount())
+time.sleep(2.0)  # the command's last steps (tables, status line)
+first = rois()
+recorded = str(Recorder.getInstance().getText())
+Recorder.getInstance().close()
+RoiManager.getInstance().reset()
+IJ.runMacro(recorded)
+second = rois()
+print("RECORDED<<" + recorded.strip().replace("\n", "\\n") + ">>")
+print("FIRST", " ".join(first))
+print("SECOND", " ".join(second))
+sys.stdout.flush()
+System.exit(0)
+'''
+
+
+def test_installed_command_records_only_user_options_and_replays(xvfb, detector, ij_dir,
+                                                                 tmp_path):
+    """A menu click on the installed Detect Gold (plain ImageJ, the .ijm runs) with the
+    recorder on: the recorded macro holds one run("Detect Gold", ...) line with the dialog's
+    options only (no temporary files), and replaying it gives the same ROIs."""
+    write_tiff(tmp_path / "rec.tif", _synth((560, 580), {6: 12, 12: 4}, seed=71).image, PX)
+    script = tmp_path / "record.py"
+    script.write_text(RECORD_SCRIPT)
+    env = {**os.environ, "DISPLAY": xvfb, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, str(script), str(ij_dir), str(tmp_path / "rec.tif"),
+                           str(IJ_JAR)], capture_output=True, text=True, timeout=TIMEOUT,
+                          env=env, cwd=tmp_path)
+    out = proc.stdout
+    assert "RECORDED<<" in out, out + proc.stderr
+    recorded = out.split("RECORDED<<", 1)[1].split(">>", 1)[0].split("\\n")
+    lines = [ln for ln in recorded if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith('run("Detect Gold", "model=default '), lines
+    assert "save=" not in lines[0] and "golddigger-" not in lines[0] and "tmp" not in lines[0]
+    first = next(ln for ln in out.splitlines() if ln.startswith("FIRST")).split()[1:]
+    second = next(ln for ln in out.splitlines() if ln.startswith("SECOND")).split()[1:]
+    assert first and first == second
