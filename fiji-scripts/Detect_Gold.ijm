@@ -54,7 +54,7 @@ else run("Select None");
 map = gdSaveImage(tmp, whole);
 setBatchMode(wasBatch);
 showStatus("Gold Digger: detecting gold in " + title + "... (Esc cancels)");
-out = gdCall("detect", tmp + "image.tif", roiFile, "", tmp, opts, map, n, -1, unit, title,
+out = gdRun("detect", tmp + "image.tif", roiFile, "", tmp, opts, map, n, -1, unit, title,
 	gdGroups());
 status = gdCheck(gdStatus(out), tmp);
 found = parseInt(gdField(status, "particles"));

@@ -345,3 +345,29 @@ function gdOpenRois(path) {
 	else
 		roiManager("Open", path);
 }
+
+// gdCall in the background: Esc can stop it. While the golddigger program works in `out`
+// this loop shows its progress and touches out/heartbeat; when Esc aborts the macro the
+// heartbeat stops, and the program stops too, adds nothing and removes `out`. Returns what
+// the program printed (its status line).
+function gdRun(what, image, roi, rois, out, opts, slices, stackSize, current, unit, name,
+		groups) {
+	started = gdCallDetached(what, image, roi, rois, out, opts, slices, stackSize, current,
+		unit, name, groups);
+	if (indexOf(started, "GOLDDIGGER STARTED") < 0) return started;
+	while (!File.exists(out + "done")) {
+		File.saveString("" + getTime(), out + "heartbeat");
+		if (File.exists(out + "stderr.txt")) {  // a program that died before its status line
+			err = File.openAsString(out + "stderr.txt");
+			if (indexOf(err, "Traceback (most recent call last)") >= 0)
+				return "GOLDDIGGER ERROR the golddigger program failed: "
+					+ replace(substring(err, maxOf(0, lengthOf(err) - 300)), "\n", " ");
+		}
+		if (File.exists(out + "progress")) {
+			p = split(File.openAsString(out + "progress"));
+			if (p.length == 2) showProgress(parseInt(p[0]), parseInt(p[1]));
+		}
+		wait(100);
+	}
+	return File.openAsString(out + "status.txt");
+}

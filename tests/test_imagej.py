@@ -1200,3 +1200,63 @@ def test_installed_command_records_only_user_options_and_replays(xvfb, detector,
     first = next(ln for ln in out.splitlines() if ln.startswith("FIRST")).split()[1:]
     second = next(ln for ln in out.splitlines() if ln.startswith("SECOND")).split()[1:]
     assert first and first == second
+
+
+CANCEL_SCRIPT = r'''
+"""Plain ImageJ (the installed .ijm runs): Detect Gold on a stack from a macro thread, then
+what Esc does to a running macro (Interpreter.abort) once the golddigger program reports
+progress. Prints the ROI Manager count after the program has had time to stop."""
+import sys, time, threading
+import jpype, jpype.imports
+jpype.startJVM(f"-Dplugins.dir={sys.argv[1]}", f"-Djava.io.tmpdir={sys.argv[3]}",
+               classpath=[sys.argv[4]])
+from ij import IJ, ImageJ
+from ij.macro import Interpreter
+from ij.plugin.frame import RoiManager
+from java.lang import System
+from pathlib import Path
+
+ij = ImageJ()
+IJ.run("ROI Manager...")
+imp = IJ.openImage(sys.argv[2])
+imp.show()
+runner = threading.Thread(target=lambda: IJ.runMacro(
+    'run("Detect Gold", "whole_stack region=image");'), daemon=True)
+runner.start()
+tmp = Path(sys.argv[3])
+t0 = time.time()
+while time.time() - t0 < 120 and not list(tmp.glob("golddigger-*/progress")):
+    time.sleep(0.05)
+print("PROGRESS_SEEN", bool(list(tmp.glob("golddigger-*/progress"))))
+Interpreter.abort()  # what Esc does to the running macro
+t1 = time.time()
+while time.time() - t1 < 90 and list(tmp.glob("golddigger-*")):
+    time.sleep(0.2)
+rm = RoiManager.getInstance()
+print("LEFT", len(list(tmp.glob("golddigger-*"))), "ROIS", rm.getCount() if rm else 0,
+      "STOPPED_AFTER_S", round(time.time() - t1, 1))
+sys.stdout.flush()
+System.exit(0)
+'''
+
+
+def test_installed_detect_gold_escape_stops_the_program(xvfb, detector, ij_dir, tmp_path):
+    """Esc during the installed Detect Gold (plain ImageJ): the golddigger program notices
+    that the macro is gone, stops, adds nothing and removes its temporary folder."""
+    planes = [_synth((700, 720), {6: 10, 12: 4}, seed=s).image for s in (81, 82, 83, 84, 85)]
+    write_tiff(tmp_path / "long.tif", np.stack(planes), PX)
+    jtmp = tmp_path / "java tmp"
+    jtmp.mkdir()
+    script = tmp_path / "cancel.py"
+    script.write_text(CANCEL_SCRIPT)
+    env = {**os.environ, "DISPLAY": xvfb, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, str(script), str(ij_dir), str(tmp_path / "long.tif"),
+                           str(jtmp), str(IJ_JAR)], capture_output=True, text=True,
+                          timeout=TIMEOUT + 100, env=env, cwd=tmp_path)
+    out = proc.stdout
+    print(out, file=sys.stderr)
+    assert "PROGRESS_SEEN True" in out, out + proc.stderr
+    values = dict(zip(out.split()[2::2], out.split()[3::2], strict=False))
+    assert values.get("LEFT") == "0", out  # the temporary folder is gone
+    assert values.get("ROIS") == "0", out  # nothing added

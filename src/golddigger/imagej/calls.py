@@ -58,10 +58,39 @@ def add_call_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--unit", default="um", help=h)
     p.add_argument("--name", default="", help=h)
     p.add_argument("--groups", type=int, default=0, help=h)
+    p.add_argument("--detach", action="store_true", help=h)
+    p.add_argument("--watch", default="", help=h)
 
 
 def run_call(args) -> int:
-    """Run one call; print the status line; return the exit code."""
+    """Run one call; print the status line; return the exit code.
+
+    With ``--detach`` the call is started in the background (`golddigger.imagej.watch`),
+    watched through ``--out``'s heartbeat file, and this prints ``GOLDDIGGER STARTED``.
+    """
+    import sys
+
+    from golddigger.imagej import watch
+
+    if args.detach:
+        argv = [a for a in sys.argv[1:] if a != "--detach"] + [f"--watch={args.out}"]
+        pid = watch.start_detached(argv, _need(args.out, "out"))
+        print(f"GOLDDIGGER STARTED pid={pid}", flush=True)
+        return 0
+    global _WATCH
+    _WATCH = watch.Watch(args.watch) if args.watch else None
+    try:
+        return _run_call(args)
+    finally:
+        if _WATCH is not None:
+            _WATCH.finish()
+
+
+#: The heartbeat watch of a detached call (None otherwise).
+_WATCH = None
+
+
+def _run_call(args) -> int:
     t0 = time.perf_counter()
     try:
         info = CALLS[args.call](args)
@@ -70,6 +99,8 @@ def run_call(args) -> int:
         print(f"{ERROR} {text}", flush=True)
         return 2
     except Exception as err:  # report anything to the macro rather than a silent failure
+        if _WATCH is not None and _WATCH.is_set():
+            return 3  # cancelled from ImageJ (Esc): nothing to report, the folder goes
         logger.exception("imagej --call %s failed", args.call)
         print(f"{ERROR} internal error: {type(err).__name__}: {err}", flush=True)
         return 2
@@ -118,7 +149,10 @@ def _call_detect(args) -> dict:
                               f"{image.n_slices} plane(s)")
     detector = backend.get_detector(str(values["model"]), str(values["precision"]))
     result = detect_image(detector, image, region, options, slice_numbers=mapping,
-                          region_name=region.name if region is not None else "image")
+                          region_name=region.name if region is not None else "image",
+                          cancel=_WATCH, on_plane=_WATCH.progress if _WATCH else None)
+    if _WATCH is not None and _WATCH.is_set():
+        raise RuntimeError("cancelled")
     det = backend.Detection.from_result(result, args.name or image.name)
     unit, unit_nm = _unit(args.unit)
     out.mkdir(parents=True, exist_ok=True)

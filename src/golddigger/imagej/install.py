@@ -175,6 +175,15 @@ def _call_code(argv: Sequence[str]) -> str:
         '\t\t"--slices=" + slices, "--stack-size=" + stackSize, "--current-slice=" + current,',
         '\t\t"--unit=" + unit, "--name=" + name, "--groups=" + groups);',
         "}",
+        "",
+        "// The same, started in the background (Esc can stop it: see gdRun).",
+        "function gdCallDetached(what, image, roi, rois, out, opts, slices, stackSize, current,",
+        "\t\tunit, name, groups) {",
+        f'\treturn exec({prog}, "imagej", "--call=" + what, "--detach", "--image=" + image,',
+        '\t\t"--roi=" + roi, "--rois=" + rois, "--out=" + out, "--options=" + opts,',
+        '\t\t"--slices=" + slices, "--stack-size=" + stackSize, "--current-slice=" + current,',
+        '\t\t"--unit=" + unit, "--name=" + name, "--groups=" + groups);',
+        "}",
     ])
 
 
