@@ -750,7 +750,7 @@ def test_screenshot(ij, tmp_path):
     win.setLocation(0, 100)
     rm.setLocation(665, 100)
     rm.setSize(300, 330)
-    for title, (x, y, w, h) in {"Results": (665, 440, 610, 230),
+    for title, (x, y, w, h) in {"Gold Digger Results": (665, 440, 610, 230),
                                 "Gold Digger Summary": (665, 680, 610, 120)}.items():
         table = WindowManager.getWindow(title)
         if table is not None:
