@@ -41,7 +41,8 @@ def test_empty_options_give_the_defaults():
     v = parse_options("", DETECT_FIELDS)
     assert v == {"model": "default", "threshold": 0.0, "classes": "all", "shape": "ovals",
                  "region": "selection", "pixel_size": 0.0, "whole_stack": False,
-                 "sizing": "model", "tta": "1", "precision": "auto"}
+                 "sizing": "model", "tta": "1", "precision": "auto", "rerun": "replace",
+                 "add_to": "roi_manager", "results": False}
 
 
 def test_options_in_imagej_syntax():
@@ -452,3 +453,80 @@ def test_call_errors_are_one_status_line(tmp_path, capsys):
     out = capsys.readouterr().out.strip().splitlines()
     assert code == 2 and len(out) == 1 and out[0].startswith("GOLDDIGGER ERROR ")
     assert "missing.tif" in out[0]
+
+
+# ---------------------------------------------------------------------------- watch
+def test_watch_cancels_when_the_heartbeat_stops_and_removes_the_folder(tmp_path):
+    """The detached call's side of Esc: a fresh heartbeat keeps it going, a stale one
+    cancels it, and a cancelled call removes its temporary folder."""
+    import time
+
+    from golddigger.imagej import watch
+
+    folder = tmp_path / "golddigger-x"
+    folder.mkdir()
+    (folder / watch.HEARTBEAT).write_text("1")
+    w = watch.Watch(folder, stale_s=0.6, poll_s=0.05)
+    for _ in range(10):  # the macro touches the heartbeat: not cancelled
+        (folder / watch.HEARTBEAT).write_text("1")
+        time.sleep(0.1)
+    assert not w.is_set()
+    w.progress(2, 5)
+    assert (folder / watch.PROGRESS).read_text().split() == ["2", "5"]
+    time.sleep(1.2)  # the macro is gone (Esc)
+    assert w.is_set()
+    w.finish()
+    assert not folder.exists()
+
+
+def test_watch_finishing_normally_marks_done(tmp_path):
+    from golddigger.imagej import watch
+
+    (tmp_path / watch.HEARTBEAT).write_text("1")
+    w = watch.Watch(tmp_path, stale_s=30)
+    w.finish()
+    assert (tmp_path / watch.DONE).is_file() and not w.is_set()
+
+
+def test_detach_starts_the_call_in_the_background_and_returns(tmp_path):
+    """``--call=... --detach`` prints GOLDDIGGER STARTED at once; the background call writes
+    its status line to status.txt and then ``done`` (here: an error status for a missing
+    image, which needs no model)."""
+    import subprocess
+    import time
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).resolve().parents[1] / "src"), os.environ.get("PYTHONPATH", "")])}
+    out = tmp_path / "call"
+    proc = subprocess.run([sys.executable, "-m", "golddigger.cli.main", "imagej",
+                           "--call=detect", "--detach", f"--image={tmp_path / 'none.tif'}",
+                           f"--out={out}"], capture_output=True, text=True, timeout=120,
+                          env=env)
+    assert proc.stdout.startswith("GOLDDIGGER STARTED pid="), proc.stdout + proc.stderr
+    (out / "heartbeat").write_text("1")
+    for _ in range(600):
+        if (out / "done").exists():
+            break
+        (out / "heartbeat").write_text("1")
+        time.sleep(0.1)
+    assert (out / "status.txt").read_text().startswith("GOLDDIGGER ERROR")
+
+
+def test_documented_command_block_is_found():
+    """The tests run docs/imagej.md's tested-commands block: it must hold the batch lines
+    that name the plugins folder."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "imagej.md").read_text()
+    block = text.split("<!-- tested-commands -->", 1)[1].split("<!-- /tested-commands -->")[0]
+    java = [ln for ln in block.splitlines() if "java -jar" in ln]
+    assert java and all("-ijpath ~/.imagej" in ln or "-Dplugins.dir" in ln for ln in java)
+    assert "java -jar /usr/share/java/ij.jar -batch" not in text.replace("-ijpath ~/.imagej ", "X")
+
+
+def test_rerun_options_and_dialog_hints():
+    fields = {f.key: f for f in DETECT_FIELDS}
+    values = parse_options("", DETECT_FIELDS)
+    assert values["rerun"] == "replace" and values["add_to"] == "roi_manager"
+    assert values["results"] is False
+    assert "0 = model's" in fields["threshold"].label and "nm" in fields["pixel_size"].label
+    with pytest.raises(GoldDiggerError):
+        parse_options("add_to=clipboard", DETECT_FIELDS)
