@@ -311,9 +311,15 @@ def test_whole_stack_and_current_slice_positions(ij, tmp_path):
     assert {r.position for r in rois} == {1, 2, 3}
     assert all(r.position == s + 1 for r, s in zip(rois, found.slice, strict=True))
     n_whole = len(rois)
+    on_3 = sum(1 for r in rois if r.position == 3)
+    # the current slice again: its particles are replaced, the other slices' stay
     _macro('setSlice(3); run("Detect Gold", "");')
     rois, _ = _manager_rois(tmp_path, "rm2.zip")
-    assert len(rois) > n_whole and {r.position for r in rois[n_whole:]} == {3}
+    assert len(rois) == n_whole and {r.position for r in rois} == {1, 2, 3}
+    assert {r.position for r in rois[n_whole - on_3:]} == {3}
+    _macro('setSlice(3); run("Detect Gold", "rerun=add");')
+    rois, _ = _manager_rois(tmp_path, "rm3.zip")
+    assert len(rois) == n_whole + on_3 and {r.position for r in rois[n_whole:]} == {3}
 
 
 def test_region_from_the_roi_manager(ij, tmp_path):
@@ -334,7 +340,7 @@ def test_region_from_the_roi_manager(ij, tmp_path):
     mask = convert.rois_to_region([Roi(20, 30, 200, 180), OvalRoi(260, 250, 220, 200)],
                                   520, 500).mask
     direct = ij.detector.predict(r.image, pixel_size_nm=PX, region=Region.from_mask(mask))
-    rt = ResultsTable.getResultsTable()
+    rt = ResultsTable.getResultsTable("Gold Digger Results")
     xy = np.array([[rt.getValue("X_px", i), rt.getValue("Y_px", i)] for i in range(rt.size())])
     got = ParticleTable(xy[:, 0], xy[:, 1], [rt.getValue("Diameter_nm", i)
                                             for i in range(rt.size())]) if len(xy) else \

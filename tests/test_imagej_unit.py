@@ -530,3 +530,19 @@ def test_rerun_options_and_dialog_hints():
     assert "0 = model's" in fields["threshold"].label and "nm" in fields["pixel_size"].label
     with pytest.raises(GoldDiggerError):
         parse_options("add_to=clipboard", DETECT_FIELDS)
+
+
+def test_help_button_has_about_and_citation(tmp_path):
+    """Both dialogs' Help: every field, the version, the default model and what to cite."""
+    from golddigger import __version__
+    from golddigger.imagej.options import help_html
+    from golddigger.model.folder import DEFAULT_MODEL
+
+    text = help_html("Detect Gold", DETECT_FIELDS)
+    assert __version__ in text and DEFAULT_MODEL in text and "Jerez et al." in text
+    assert "Scientific Reports" in text and "docs/imagej.md" in text
+    d = tmp_path / "ij"
+    (d / "plugins").mkdir(parents=True)
+    installed = install.install(d, argv=[sys.executable])
+    macro = next(p for p in installed.files if p.name == "Detect_Gold.ijm").read_text()
+    assert "Jerez et al." in macro and DEFAULT_MODEL in macro

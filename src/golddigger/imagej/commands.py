@@ -23,7 +23,13 @@ from pathlib import Path
 from golddigger.batch import run_batch
 from golddigger.errors import CalibrationError, GoldDiggerError
 from golddigger.imagej import backend, convert, publish
-from golddigger.imagej.options import COMMANDS, Field, format_options, parse_options
+from golddigger.imagej.options import (
+    COMMANDS,
+    Field,
+    format_options,
+    help_html,
+    parse_options,
+)
 from golddigger.io.conventions import display_name
 
 __all__ = ["Cancelled", "Session"]
@@ -395,8 +401,7 @@ def _dialog(command: str, fields: Sequence[Field], defaults: Mapping) -> dict | 
             gd.addChoice(f.label, list(f.choices), str(default))
         else:
             gd.addCheckbox(f.label, bool(default))
-    gd.addHelp("<html><b>" + command + "</b><br>" + "<br>".join(
-        f"<b>{f.label.replace('_', ' ')}</b>: {f.help}" for f in fields) + "</html>")
+    gd.addHelp(help_html(command, fields))
     gd.showDialog()
     if gd.wasCanceled():
         return None

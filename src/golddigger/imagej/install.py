@@ -29,6 +29,7 @@ from pathlib import Path
 from golddigger import __version__
 from golddigger.errors import GoldDiggerError
 from golddigger.imagej.options import COMMANDS, Field
+from golddigger.imagej.options import help_html as options_help_html
 from golddigger.io.rois import CLASS_COLORS, CLASS_GROUPS
 
 __all__ = [
@@ -135,9 +136,7 @@ def _dialog_code(command: str, fields: Sequence[Field]) -> str:
                          f"{macro_string(str(f.default))});")
         else:
             lines.append(f"\tDialog.addCheckbox({label}, {'true' if f.default else 'false'});")
-    help_html = ("<html><b>" + command + "</b><br>"
-                 + "<br>".join(f"<b>{f.label.replace('_', ' ')}</b>: {f.help}" for f in fields)
-                 + "</html>")
+    help_html = options_help_html(command, fields)
     lines.append(f"\tDialog.addHelp({macro_string(help_html)});")
     lines.append("\tDialog.show();")
     lines.append('\ts = "";')

@@ -31,6 +31,7 @@ __all__ = [
     "TRAINING_FIELDS",
     "Field",
     "format_options",
+    "help_html",
     "parse_classes",
     "parse_options",
 ]
@@ -263,3 +264,17 @@ def parse_classes(text: str) -> list[float] | None:
     except ValueError:
         raise GoldDiggerError(f"classes={text!r}: give diameters in nm separated by commas, "
                               "e.g. 6,12, or 'all'") from None
+
+
+def help_html(command: str, fields: Sequence[Field]) -> str:
+    """The dialog's Help text: each field, then About (version, default model, what to
+    cite, where the documentation is)."""
+    from golddigger import __version__
+    from golddigger.model.folder import DEFAULT_MODEL
+
+    rows = "<br>".join(f"<b>{f.label.replace('_', ' ')}</b>: {f.help}" for f in fields)
+    return ("<html><b>Gold Digger: " + command + "</b><br>" + rows + "<br><br>"
+            f"<b>About</b>: Gold Digger {__version__}, default model {DEFAULT_MODEL}. "
+            "Documentation: docs/imagej.md of Gold Digger (the commands, their options, "
+            "batch macros). If you publish results, please cite the method, Jerez et al., "
+            "<i>Scientific Reports</i> 2021, and Gold Digger " + __version__ + ".</html>")
