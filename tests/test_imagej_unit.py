@@ -546,3 +546,64 @@ def test_help_button_has_about_and_citation(tmp_path):
     installed = install.install(d, argv=[sys.executable])
     macro = next(p for p in installed.files if p.name == "Detect_Gold.ijm").read_text()
     assert "Jerez et al." in macro and DEFAULT_MODEL in macro
+
+
+# ---------------------------------------------------------------------------- service
+@pytest.fixture()
+def private_service(tmp_path, monkeypatch):
+    """The service's folder in this test's own runtime dir; short idle time."""
+    import shutil
+    import tempfile
+
+    run_dir = Path(tempfile.mkdtemp(prefix="gds-"))  # short: a socket path has ~100 bytes
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run_dir))
+    monkeypatch.setenv("GOLDDIGGER_SERVICE_IDLE_S", "4")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(Path(__file__).resolve().parents[1] / "src"), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.delenv("GOLDDIGGER_IN_SERVICE", raising=False)
+    from golddigger.imagej import service
+
+    yield service
+    # whatever happens, no service outlives the test
+    for p in run_dir.rglob("*.sock"):
+        with __import__("contextlib").suppress(OSError):
+            p.unlink()
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def test_service_is_private_restarts_after_a_crash_and_ends_when_idle(private_service,
+                                                                      tmp_path):
+    """The first call starts the service (a Unix socket in a 0700 folder, the socket 0600, no
+    network port); later calls reuse it; a killed service is replaced and the call retried;
+    an idle service ends by itself."""
+    import signal
+    import stat
+    import time
+
+    service = private_service
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    argv = ["imagej", "--call=folder-summary", f"--out={empty}"]
+    first = service.call(argv, imagej_pid=os.getpid())
+    assert first is not None and first["stdout"].startswith("GOLDDIGGER ERROR")
+    folder, sock = service.service_dir(), service.socket_path()
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_ISSOCK(sock.stat().st_mode) and stat.S_IMODE(sock.stat().st_mode) == 0o600
+    second = service.call(argv, imagej_pid=os.getpid())
+    assert second["pid"] == first["pid"], "a later call must reuse the running service"
+    os.kill(first["pid"], signal.SIGKILL)  # a crashed service (its socket file stays)
+    time.sleep(0.3)
+    third = service.call(argv, imagej_pid=os.getpid())
+    assert third is not None and third["pid"] != first["pid"]
+    assert third["stdout"] == first["stdout"]
+    for _ in range(200):  # idle for 4 s: it ends and removes its socket
+        if not sock.exists():
+            break
+        time.sleep(0.1)
+    assert not sock.exists()
+    stat_file = Path(f"/proc/{third['pid']}/stat")
+    for _ in range(50):  # gone, or a zombie waiting for this test process to reap it
+        if not stat_file.exists() or stat_file.read_text().split()[2] == "Z":
+            break
+        time.sleep(0.1)
+    assert not stat_file.exists() or stat_file.read_text().split()[2] == "Z"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -59,6 +60,7 @@ def add_call_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", default="", help=h)
     p.add_argument("--groups", type=int, default=0, help=h)
     p.add_argument("--detach", action="store_true", help=h)
+    p.add_argument("--serve", action="store_true", help=h)
     p.add_argument("--watch", default="", help=h)
 
 
@@ -77,6 +79,17 @@ def run_call(args) -> int:
         pid = watch.start_detached(argv, _need(args.out, "out"))
         print(f"GOLDDIGGER STARTED pid={pid}", flush=True)
         return 0
+    from golddigger.imagej import service
+
+    if service.enabled():
+        # the model stays loaded in the user's Gold Digger service between calls
+        imagej_pid = int(os.environ.get("GOLDDIGGER_IMAGEJ_PID") or os.getppid())
+        answer = service.call(sys.argv[1:], imagej_pid)
+        if answer is not None:
+            sys.stdout.write(answer["stdout"])
+            sys.stdout.flush()
+            return int(answer["code"])
+        logger.warning("no Gold Digger service; running the call in this process")
     global _WATCH
     _WATCH = watch.Watch(args.watch) if args.watch else None
     try:

@@ -43,7 +43,8 @@ def start_detached(argv: Sequence[str], folder: str | os.PathLike) -> int:
     with open(folder / STATUS, "w", encoding="utf-8") as out, \
             open(folder / ERRORS, "w", encoding="utf-8") as err:
         child = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                 start_new_session=True)
+                                 start_new_session=True,
+                                 env={**os.environ, "GOLDDIGGER_IMAGEJ_PID": str(os.getppid())})
     return int(child.pid)
 
 
