@@ -539,6 +539,71 @@ def test_escape_cancels_and_adds_nothing(ij, tmp_path):
     assert set(tmp.glob("golddigger*")) == before
 
 
+def test_preview_follows_the_threshold_and_cancel_leaves_nothing(ij):
+    """Detect Gold's dialog from the menu: ticking Preview shows the particles of the dialog's
+    threshold in the overlay (the maps computed once), a higher threshold shows fewer, and
+    Cancel puts the overlay back and adds nothing."""
+    from ij import Menus
+    from ij.gui import GenericDialog
+    from java.awt.event import ActionEvent, ItemEvent, TextEvent
+
+    from golddigger.imagej import convert
+
+    r = _synth((400, 420), {6: 10, 12: 4}, seed=27)
+    imp = convert.array_to_imageplus("preview.tif", r.image, PX)
+    imp.show()
+    ij.session.dialogs = True
+    try:
+        from java.awt import Window
+
+        item = _menu_item(Menus.getMenuBar(), ["Plugins", "Gold Digger", "Detect Gold"])
+        ij.window.actionPerformed(ActionEvent(item, ActionEvent.ACTION_PERFORMED,
+                                              "Detect Gold"))
+        dialog = None
+        for _ in range(200):
+            dialog = next((w for w in Window.getWindows() if isinstance(w, GenericDialog)
+                           and w.isVisible()), None)
+            if dialog is not None:
+                break
+            time.sleep(0.05)
+        assert dialog is not None
+        boxes = dialog.getCheckboxes()
+        preview = boxes.get(boxes.size() - 1)
+        assert str(preview.getLabel()) == "Preview"
+        preview.setState(True)
+        dialog.itemStateChanged(ItemEvent(preview, ItemEvent.ITEM_STATE_CHANGED, preview,
+                                          ItemEvent.SELECTED))
+
+        def overlay_size():
+            ov = imp.getOverlay()
+            return 0 if ov is None else int(ov.size())
+
+        for _ in range(1200):
+            if overlay_size() > 0:
+                break
+            time.sleep(0.05)
+        n_model = overlay_size()
+        whole = ij.detector.predict(r.image, pixel_size_nm=PX, sizing="maps")
+        assert n_model > 0 and abs(n_model - len(whole)) <= max(2, 0.1 * len(whole))
+        field = dialog.getNumericFields().get(0)  # threshold
+        field.setText("0.95")
+        dialog.textValueChanged(TextEvent(field, TextEvent.TEXT_VALUE_CHANGED))
+        time.sleep(0.5)
+        high = ij.detector.predict(r.image, pixel_size_nm=PX, sizing="maps", threshold=0.95)
+        assert overlay_size() < n_model and abs(overlay_size() - len(high)) <= 2
+        cancel = dialog.getButtons()[1]
+        dialog.actionPerformed(ActionEvent(cancel, ActionEvent.ACTION_PERFORMED, "Cancel"))
+        for _ in range(100):
+            if not dialog.isVisible():
+                break
+            time.sleep(0.05)
+        time.sleep(0.5)
+    finally:
+        ij.session.dialogs = False
+    assert overlay_size() == 0, "the preview must not stay on the image"
+    assert _macro('return "" + roiManager("count");') == "0"
+
+
 def _menu_item(bar, path):
     from java.awt import Menu
 

@@ -20,6 +20,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from golddigger.batch import run_batch
 from golddigger.errors import CalibrationError, GoldDiggerError
 from golddigger.imagej import backend, convert, publish
@@ -140,7 +142,37 @@ class Session:
             return parse_options(options, fields, command)
         if from_macro or self.headless or not self.dialogs:
             return parse_options("", fields, command)
-        return _dialog(command, fields, self._dialog_defaults(command))
+        return _dialog(command, fields, self._dialog_defaults(command),
+                       preview=self._preview(command))
+
+    def _preview(self, command: str):
+        """For Detect Gold's dialog: ``f(shape) -> PreviewListener`` on the current image,
+        or None (another command, no image)."""
+        from ij import WindowManager
+
+        imp = WindowManager.getCurrentImage()
+        if command != "Detect Gold" or imp is None:
+            return None
+
+        def make_candidates():
+            from golddigger.imagej.preview import Candidates
+
+            px = self._pixel_size(imp, {})
+            try:
+                region = self._region(imp, "selection")
+            except GoldDiggerError:
+                region = None
+            current = int(imp.getCurrentSlice()) - 1
+            plane = np.squeeze(convert.imageplus_to_array(imp, [current]))
+            return Candidates(backend.get_detector("default"), plane, px, region)
+
+        def factory(threshold_index, classes_index, preview_index):
+            from golddigger.imagej.preview import PreviewListener
+
+            return PreviewListener(imp, make_candidates, threshold_index, classes_index,
+                                   preview_index)
+
+        return factory
 
     def _dialog_defaults(self, command: str) -> dict:
         from ij import WindowManager
@@ -377,7 +409,8 @@ class Session:
         analyze.run_in_imagej(self, values)
 
 
-def _dialog(command: str, fields: Sequence[Field], defaults: Mapping) -> dict | None:
+def _dialog(command: str, fields: Sequence[Field], defaults: Mapping,
+            preview=None) -> dict | None:
     """Show a GenericDialog for ``fields``; returns the values, None if cancelled.
 
     The command is recorded by ImageJ's macro recorder (when it is recording).
@@ -401,8 +434,21 @@ def _dialog(command: str, fields: Sequence[Field], defaults: Mapping) -> dict | 
             gd.addChoice(f.label, list(f.choices), str(default))
         else:
             gd.addCheckbox(f.label, bool(default))
+    listener = None
+    if preview is not None:
+        kinds = [f.kind for f in fields]
+        numbers = [f.key for f in fields if f.kind == "number"]
+        strings = [f.key for f in fields if f.kind in ("string", "directory")]
+        gd.addCheckbox("Preview", False)
+        listener = preview(numbers.index("threshold"), strings.index("classes"),
+                           kinds.count("checkbox"))
+        gd.addDialogListener(listener.java)
     gd.addHelp(help_html(command, fields))
-    gd.showDialog()
+    try:
+        gd.showDialog()
+    finally:
+        if listener is not None:
+            listener.restore()
     if gd.wasCanceled():
         return None
     values: dict = {}

@@ -204,6 +204,7 @@ def parse_options(text: str | None, fields: Sequence[Field],
     """
     tokens = _tokens(text or "")
     known = {f.key for f in fields}
+    tokens.pop("preview", None)  # Detect Gold's dialog-only Preview box, when recorded ticked
     unknown = sorted(set(tokens) - known)
     if unknown:
         logger.warning("%s: ignored unknown option(s) %s (known: %s)", command,
