@@ -847,7 +847,7 @@ t0 = getTime();
 makePolygon(@POLYGON@);
 run("Detect Gold", "");
 t1 = getTime();
-run("Detect Gold", "region=image");
+run("Detect Gold", "region=image rerun=add");
 t2 = getTime();
 roiManager("Deselect");
 roiManager("Save", out + "cli_rois.zip");
