@@ -356,6 +356,9 @@ function gdRun(what, image, roi, rois, out, opts, slices, stackSize, current, un
 		unit, name, groups);
 	if (indexOf(started, "GOLDDIGGER STARTED") < 0) return started;
 	while (!File.exists(out + "done")) {
+		if (!File.isDirectory(out))  // the program took this macro for gone and cleaned up
+			return "GOLDDIGGER ERROR stopped: ImageJ did not answer the golddigger program; "
+				+ "run the command again";
 		File.saveString("" + getTime(), out + "heartbeat");
 		if (File.exists(out + "stderr.txt")) {  // a program that died before its status line
 			err = File.openAsString(out + "stderr.txt");

@@ -607,3 +607,22 @@ def test_service_is_private_restarts_after_a_crash_and_ends_when_idle(private_se
             break
         time.sleep(0.1)
     assert not stat_file.exists() or stat_file.read_text().split()[2] == "Z"
+
+
+def test_watch_removes_results_nobody_will_collect(tmp_path):
+    """A call that ends after the macro was stopped (its heartbeat already stale) removes its
+    folder instead of leaving the results behind."""
+    import time
+
+    from golddigger.imagej import watch
+
+    folder = tmp_path / "golddigger-y"
+    folder.mkdir()
+    beat = folder / watch.HEARTBEAT
+    beat.write_text("1")
+    old = time.time() - watch.GONE_S - 2
+    os.utime(beat, (old, old))
+    w = watch.Watch(folder, stale_s=60)
+    (folder / "rois.zip").write_bytes(b"x")
+    w.finish()
+    assert not folder.exists()

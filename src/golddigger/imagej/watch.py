@@ -21,7 +21,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["DONE", "HEARTBEAT", "PROGRESS", "STALE_S", "STATUS", "Watch", "start_detached"]
+__all__ = ["DONE", "GONE_S", "HEARTBEAT", "PROGRESS", "STALE_S", "STATUS", "Watch",
+           "start_detached"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,9 @@ DONE = "done"
 ERRORS = "stderr.txt"
 #: Seconds without a heartbeat after which the macro is taken to be gone (Esc, or closed).
 STALE_S = 10.0
+#: At the end of a call: a heartbeat this old means the macro is gone (Esc): the results
+#: are removed rather than left for nobody (the macro, if only slow, reports the stop).
+GONE_S = 3.0
 
 
 def start_detached(argv: Sequence[str], folder: str | os.PathLike) -> int:
@@ -91,6 +95,12 @@ class Watch:
         """Stop watching; tell the macro the status line is complete (``done``), or, when
         cancelled, remove the whole temporary folder."""
         self._stop.set()
+        try:  # finished before noticing: is the macro still there to collect the results?
+            age = time.time() - (self.folder / HEARTBEAT).stat().st_mtime
+        except OSError:
+            age = 0.0
+        if age > GONE_S:
+            self._cancelled.set()
         if self.is_set():
             shutil.rmtree(self.folder, ignore_errors=True)
             return
