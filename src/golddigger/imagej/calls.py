@@ -74,14 +74,18 @@ def run_call(args) -> int:
 
     from golddigger.imagej import watch
 
-    if args.detach:
+    # the service and --detach forward this process's own command line: only when it is one
+    # (not main([...]) called from Python, where sys.argv is the caller's)
+    own = len(sys.argv) > 1 and sys.argv[1] == "imagej" and any(
+        a.startswith("--call") for a in sys.argv)
+    if args.detach and own:
         argv = [a for a in sys.argv[1:] if a != "--detach"] + [f"--watch={args.out}"]
         pid = watch.start_detached(argv, _need(args.out, "out"))
         print(f"GOLDDIGGER STARTED pid={pid}", flush=True)
         return 0
     from golddigger.imagej import service
 
-    if service.enabled():
+    if own and service.enabled():
         # the model stays loaded in the user's Gold Digger service between calls
         imagej_pid = int(os.environ.get("GOLDDIGGER_IMAGEJ_PID") or os.getppid())
         answer = service.call(sys.argv[1:], imagej_pid)
