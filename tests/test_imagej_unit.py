@@ -626,3 +626,27 @@ def test_watch_removes_results_nobody_will_collect(tmp_path):
     (folder / "rois.zip").write_bytes(b"x")
     w.finish()
     assert not folder.exists()
+
+
+def test_messages_speak_imagej(tmp_path, capsys):
+    """Errors shown in ImageJ name dialog fields and menus, not flags, and the image's title,
+    not the installed command's temporary copy."""
+    from golddigger.imagej.messages import imagej_terms
+
+    text = imagej_terms("/tmp/golddigger-1.7963E12-689331/image.tif: the pixel size is "
+                        "unknown; give it with --pixel-size NM (nm per pixel), or set it in "
+                        "ImageJ (Image > Properties) and save as TIFF", "synapse 1.tif")
+    assert text.startswith("synapse 1.tif: the pixel size is unknown")
+    assert "--" not in text and "golddigger-" not in text and "Pixel size field" in text
+    assert "dialog's Overwrite option" in imagej_terms("exists; use --overwrite")
+    # the installed command's call on an uncalibrated temporary copy
+    from golddigger.io.images import write_tiff
+
+    tmp = tmp_path / "golddigger-1.7963E12-42"
+    tmp.mkdir()
+    write_tiff(tmp / "image.tif", np.zeros((64, 64), np.uint8), None)
+    code = main(["imagej", "--call=detect", f"--image={tmp / 'image.tif'}", f"--out={tmp}",
+                 "--name=my image.tif"])
+    out = capsys.readouterr().out.strip()
+    assert code == 2 and out.startswith("GOLDDIGGER ERROR my image.tif"), out
+    assert "--" not in out and str(tmp) not in out

@@ -112,7 +112,10 @@ def _run_call(args) -> int:
     try:
         info = CALLS[args.call](args)
     except (GoldDiggerError, OSError) as err:
-        text = " ".join(str(err).split())
+        from golddigger.imagej.messages import imagej_terms
+
+        # the macro shows this to the user: ImageJ's terms, the image's title, no temp paths
+        text = imagej_terms(" ".join(str(err).split()), args.name or "the image")
         print(f"{ERROR} {text}", flush=True)
         return 2
     except Exception as err:  # report anything to the macro rather than a silent failure

@@ -125,6 +125,9 @@ class Session:
     def _report(self, command: str, message: str, from_macro: bool) -> None:
         from ij import IJ
 
+        from golddigger.imagej.messages import imagej_terms
+
+        message = imagej_terms(message)
         IJ.showStatus(f"{command}: {message}")
         if self.dialogs:
             IJ.error("Gold Digger", f"{command}:\n{message}")
