@@ -1320,7 +1320,8 @@ def test_installed_detect_gold_escape_stops_the_program(xvfb, detector, ij_dir, 
     jtmp.mkdir()
     script = tmp_path / "cancel.py"
     script.write_text(CANCEL_SCRIPT)
-    env = {**os.environ, "DISPLAY": xvfb, "OMP_NUM_THREADS": "1",
+    # results finished just after Esc wait this long for a macro that will not come
+    env = {**os.environ, "DISPLAY": xvfb, "OMP_NUM_THREADS": "1", "GOLDDIGGER_ABANDONED_S": "5",
            "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, str(script), str(ij_dir), str(tmp_path / "long.tif"),
                            str(jtmp), str(IJ_JAR)], capture_output=True, text=True,

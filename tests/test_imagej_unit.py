@@ -479,13 +479,24 @@ def test_watch_cancels_when_the_heartbeat_stops_and_removes_the_folder(tmp_path)
     assert not folder.exists()
 
 
-def test_watch_finishing_normally_marks_done(tmp_path):
+def test_watch_finishing_normally_marks_done(tmp_path, monkeypatch):
+    """A finished call writes ``done``; results nobody collects are swept later."""
+    import time
+
     from golddigger.imagej import watch
 
-    (tmp_path / watch.HEARTBEAT).write_text("1")
-    w = watch.Watch(tmp_path, stale_s=30)
+    monkeypatch.setenv("GOLDDIGGER_ABANDONED_S", "0.5")
+    folder = tmp_path / "golddigger-z"
+    folder.mkdir()
+    (folder / watch.HEARTBEAT).write_text("1")
+    w = watch.Watch(folder, stale_s=30)
     w.finish()
-    assert (tmp_path / watch.DONE).is_file() and not w.is_set()
+    assert (folder / watch.DONE).is_file() and not w.is_set()
+    for _ in range(50):
+        if not folder.exists():
+            break
+        time.sleep(0.1)
+    assert not folder.exists()
 
 
 def test_detach_starts_the_call_in_the_background_and_returns(tmp_path):

@@ -107,4 +107,20 @@ class Watch:
         try:
             (self.folder / DONE).write_text("done\n")
         except OSError:
-            pass
+            return
+        # A macro stopped just before the end never collects (and removes) the results:
+        # sweep the folder if it is still there long after (a live macro removes it itself,
+        # having read every file right after `done`).
+        sweeper = threading.Timer(abandoned_seconds(), self._sweep)
+        sweeper.daemon = False
+        sweeper.start()
+
+    def _sweep(self) -> None:
+        if self.folder.is_dir():
+            logger.info("%s: results not collected by ImageJ; removed", self.folder)
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def abandoned_seconds() -> float:
+    """How long finished results wait for the macro (``GOLDDIGGER_ABANDONED_S``, 120 s)."""
+    return float(os.environ.get("GOLDDIGGER_ABANDONED_S", "120"))
