@@ -3,6 +3,15 @@
 // generated part (GD_* constants, gdAsk() for the dialog and gdCall() which runs the
 // golddigger program with an argument array: no shell, any file name is safe).
 
+// Stop, with a message, when the golddigger program these commands run is gone (its Python
+// environment moved or deleted). In a -batch run exit() prints the message on the terminal.
+function gdRequireBackend() {
+	if (File.exists(GD_PROGRAM_FILE)) return;
+	exit("Gold Digger: the Python program behind Plugins > Gold Digger is missing: "
+		+ GD_PROGRAM_FILE + ". Reinstall the commands from the Python environment that has "
+		+ "Gold Digger (golddigger install-fiji), then Help > Refresh Menus.");
+}
+
 // Whether this command was run by a macro (run("...") renames the thread "Run$_...");
 // a menu click runs it on a new thread named after the command.
 function gdFromMacro() {
@@ -266,4 +275,102 @@ function gdLoadTable(path, title, append) {
 // Add the rows of a CSV file to the table "Gold Digger Summary".
 function gdAppendSummary(path) {
 	gdLoadTable(path, "Gold Digger Summary", true);
+}
+
+// ",1,3," from a comma-separated list of 0-based stack indexes ("0,2").
+function gdOneBased(map) {
+	parts = split(map, ",");
+	s = ",";
+	for (i = 0; i < parts.length; i++) s = s + (parseInt(parts[i]) + 1) + ",";
+	return s;
+}
+
+// Remove the particle ROIs that an earlier Detect Gold put on image `title` (ROI Manager and
+// overlay of the current image) on the slices of `map` (0-based stack indexes) or without
+// a slice. Drops the selection.
+function gdRemoveEarlier(title, map) {
+	wanted = gdOneBased(map);
+	n = roiManager("count");
+	for (i = n - 1; i >= 0; i--) {
+		name = call("ij.plugin.frame.RoiManager.getName", "" + i);
+		if (!startsWith(name, "gold-")) continue;
+		roiManager("select", i);
+		if (Roi.getProperty("image") != title) continue;
+		Roi.getPosition(c, z, t);
+		if (z == 0 || indexOf(wanted, "," + z + ",") >= 0) roiManager("delete");
+	}
+	if (roiManager("count") > 0) roiManager("Deselect");
+	for (i = Overlay.size - 1; i >= 0; i--) {
+		Overlay.activateSelection(i);
+		if (!startsWith(Roi.getName, "gold-")) continue;
+		if (Roi.getProperty("image") != title) continue;
+		Roi.getPosition(c, z, t);
+		if (z == 0 || indexOf(wanted, "," + z + ",") >= 0) Overlay.removeSelection(i);
+	}
+	run("Select None");
+}
+
+// Delete the rows of table `table` about image `title` on the slices of `map`.
+function gdDeleteRows(table, title, map) {
+	if (!isOpen(table)) return;
+	if (Table.size(table) == 0) return;
+	wanted = gdOneBased(map);
+	// the particle table says Image/Slice, the summary (the CLI's columns) image/slice
+	head = "\t" + Table.headings(table) + "\t";
+	ic = "Image";
+	sc = "Slice";
+	if (indexOf(head, "\tImage\t") < 0) {
+		ic = "image";
+		sc = "slice";
+	}
+	if (indexOf(head, "\t" + ic + "\t") < 0) return;
+	for (i = Table.size(table) - 1; i >= 0; i--) {
+		if (Table.getString(ic, i, table) != title) continue;
+		s = Table.get(sc, i, table);
+		if (indexOf(wanted, "," + s + ",") >= 0) Table.deleteRows(i, i, table);
+	}
+	Table.update(table);
+}
+
+// Open a RoiSet into the ROI Manager without the macro recorder writing its (temporary) path:
+// ImageJ records roiManager("Open", path) from a menu-run macro, but not a file opened by
+// IJ.open(path) (used while the recorder is open; it would ask before adding to ROIs already
+// there). In batch mode without the ROI Manager window the macro's own hidden ROI Manager is
+// only reachable through roiManager().
+function gdOpenRois(path) {
+	recording = false;
+	if (call("ij.plugin.frame.Recorder.getInstance") != "null") recording = true;
+	if (recording && isOpen("ROI Manager") && roiManager("count") == 0)
+		call("ij.IJ.open", path);
+	else
+		roiManager("Open", path);
+}
+
+// gdCall in the background: Esc can stop it. While the golddigger program works in `out`
+// this loop shows its progress and touches out/heartbeat; when Esc aborts the macro the
+// heartbeat stops, and the program stops too, adds nothing and removes `out`. Returns what
+// the program printed (its status line).
+function gdRun(what, image, roi, rois, out, opts, slices, stackSize, current, unit, name,
+		groups) {
+	started = gdCallDetached(what, image, roi, rois, out, opts, slices, stackSize, current,
+		unit, name, groups);
+	if (indexOf(started, "GOLDDIGGER STARTED") < 0) return started;
+	while (!File.exists(out + "done")) {
+		if (!File.isDirectory(out))  // the program took this macro for gone and cleaned up
+			return "GOLDDIGGER ERROR stopped: ImageJ did not answer the golddigger program; "
+				+ "run the command again";
+		File.saveString("" + getTime(), out + "heartbeat");
+		if (File.exists(out + "stderr.txt")) {  // a program that died before its status line
+			err = File.openAsString(out + "stderr.txt");
+			if (indexOf(err, "Traceback (most recent call last)") >= 0)
+				return "GOLDDIGGER ERROR the golddigger program failed: "
+					+ replace(substring(err, maxOf(0, lengthOf(err) - 300)), "\n", " ");
+		}
+		if (File.exists(out + "progress")) {
+			p = split(File.openAsString(out + "progress"));
+			if (p.length == 2) showProgress(parseInt(p[0]), parseInt(p[1]));
+		}
+		wait(100);
+	}
+	return File.openAsString(out + "status.txt");
 }

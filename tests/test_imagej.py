@@ -222,9 +222,11 @@ def test_detect_gold_from_the_menu_command(ij, tmp_path):
     xs = ",".join(f"{x},{y}" for x, y in POLYGON)
     t0 = time.perf_counter()
     out = _macro(f'makePolygon({xs}); run("Detect Gold", ""); '
-                 'return "" + roiManager("count") + " " + nResults + " " + selectionType();')
+                 'return "" + roiManager("count") + " " + Table.size("Gold Digger Results") '
+                 '+ " " + selectionType() + " " + nResults;')
     ij.timings["first_detect_s"] = time.perf_counter() - t0
-    n_rm, n_results, sel = (int(v) for v in out.split())
+    n_rm, n_results, sel, n_imagej = (int(v) for v in out.split())
+    assert n_imagej == 0, "ImageJ's Results table is left to the user unless results is on"
     assert ij.session.history[-1]["command"] == "Detect Gold"  # served by Python
     assert sel == 2, "the membrane selection must stay on the image"
 
@@ -248,8 +250,9 @@ def test_detect_gold_from_the_menu_command(ij, tmp_path):
         assert "#{:02X}{:02X}{:02X}".format(*roi.stroke_color[1:]) == CLASS_COLORS[d]
         assert float(roi.properties["score"]) > 0 and float(roi.properties["diameter_nm"]) == d
 
-    rt = ResultsTable.getResultsTable()
+    rt = ResultsTable.getResultsTable("Gold Digger Results")
     names = [str(rt.getStringValue("Name", i)) for i in range(rt.size())]
+    assert {str(rt.getStringValue("Image", i)) for i in range(rt.size())} == {"synapse 1.tif"}
     assert names == [roi.name for roi in rois]
     x_px = np.array([rt.getValue("X_px", i) for i in range(rt.size())])
     x_cal = np.array([rt.getValue("X", i) for i in range(rt.size())])
@@ -267,13 +270,14 @@ def test_detect_gold_from_the_menu_command(ij, tmp_path):
     assert summary.getValue("density_per_um2", last) == pytest.approx(
         len(found) / area_um2, rel=1e-3)
 
-    # saveAs("Results") in a macro saves the active table: the Results, not the summary
+    # saveAs("Results") in a macro saves the active table: the particles, not the summary
     _macro(f'saveAs("Results", "{tmp_path / "saved.csv"}");')
     assert "X_px" in (tmp_path / "saved.csv").read_text().splitlines()[0]
     assert ResultsTable.getResultsTable("Gold Digger Summary") is not None
 
     t0 = time.perf_counter()
-    _macro('run("Detect Gold", "threshold=0.9 classes=12 shape=points region=image");')
+    _macro('run("Detect Gold", "threshold=0.9 classes=12 shape=points region=image '
+           'rerun=add");')
     ij.timings["later_detect_s"] = time.perf_counter() - t0
     rois2, _ = _manager_rois(tmp_path, "rm2.zip")
     new = rois2[len(rois):]
@@ -307,9 +311,15 @@ def test_whole_stack_and_current_slice_positions(ij, tmp_path):
     assert {r.position for r in rois} == {1, 2, 3}
     assert all(r.position == s + 1 for r, s in zip(rois, found.slice, strict=True))
     n_whole = len(rois)
+    on_3 = sum(1 for r in rois if r.position == 3)
+    # the current slice again: its particles are replaced, the other slices' stay
     _macro('setSlice(3); run("Detect Gold", "");')
     rois, _ = _manager_rois(tmp_path, "rm2.zip")
-    assert len(rois) > n_whole and {r.position for r in rois[n_whole:]} == {3}
+    assert len(rois) == n_whole and {r.position for r in rois} == {1, 2, 3}
+    assert {r.position for r in rois[n_whole - on_3:]} == {3}
+    _macro('setSlice(3); run("Detect Gold", "rerun=add");')
+    rois, _ = _manager_rois(tmp_path, "rm3.zip")
+    assert len(rois) == n_whole + on_3 and {r.position for r in rois[n_whole:]} == {3}
 
 
 def test_region_from_the_roi_manager(ij, tmp_path):
@@ -330,7 +340,7 @@ def test_region_from_the_roi_manager(ij, tmp_path):
     mask = convert.rois_to_region([Roi(20, 30, 200, 180), OvalRoi(260, 250, 220, 200)],
                                   520, 500).mask
     direct = ij.detector.predict(r.image, pixel_size_nm=PX, region=Region.from_mask(mask))
-    rt = ResultsTable.getResultsTable()
+    rt = ResultsTable.getResultsTable("Gold Digger Results")
     xy = np.array([[rt.getValue("X_px", i), rt.getValue("Y_px", i)] for i in range(rt.size())])
     got = ParticleTable(xy[:, 0], xy[:, 1], [rt.getValue("Diameter_nm", i)
                                             for i in range(rt.size())]) if len(xy) else \
@@ -413,6 +423,185 @@ def test_menu_click_shows_a_dialog_that_the_recorder_records(ij):
         if rec is not None:
             rec.close()
     assert 'run("Detect Gold", "model=default threshold=0 classes=all shape=ovals' in text
+    assert "save=" not in text and "tmp" not in text
+    # the recorded line replays to the same ROIs
+    from ij.plugin.frame import RoiManager
+
+    rm = RoiManager.getInstance()
+    before = sorted(str(rm.getName(i)) for i in range(rm.getCount()))
+    rm.reset()
+    line = next(ln for ln in text.splitlines() if ln.startswith('run("Detect Gold"'))
+    _macro(line)
+    assert sorted(str(rm.getName(i)) for i in range(rm.getCount())) == before
+
+
+def test_rerun_replaces_and_output_choices(ij, tmp_path):
+    """Detect Gold twice on the same image: the ROI Manager count, the particle table and
+    the summary stay as they were (rerun=replace); rerun=add keeps the earlier ones; another
+    image's particles are never touched; add_to=overlay leaves the ROI Manager alone; only
+    `results` fills ImageJ's Results table."""
+    from ij.measure import ResultsTable
+
+    from golddigger.imagej import convert
+
+    r = _synth((400, 420), {6: 8, 12: 3}, seed=23)
+    other = convert.array_to_imageplus("other.tif", _synth((400, 420), {6: 5}, seed=24).image,
+                                       PX)
+    other.show()
+    _macro('run("Detect Gold", "region=image");')
+    imp = convert.array_to_imageplus("again.tif", r.image, PX)
+    imp.show()
+    counts = _macro(
+        'run("Detect Gold", "region=image"); a = roiManager("count"); '
+        'b = Table.size("Gold Digger Results"); c = Table.size("Gold Digger Summary"); '
+        'run("Detect Gold", "region=image"); '
+        'return "" + a + " " + b + " " + c + " " + roiManager("count") + " " '
+        '+ Table.size("Gold Digger Results") + " " + Table.size("Gold Digger Summary") '
+        '+ " " + nResults;')
+    a, b, c, a2, b2, c2, n_imagej = (int(v) for v in counts.split())
+    assert (a2, b2, c2) == (a, b, c), "a rerun must replace, not add"
+    assert n_imagej == 0
+    rois, _ = _manager_rois(tmp_path)
+    names = [roi.name for roi in rois if roi.properties.get("image") == "again.tif"]
+    assert len(names) == len(set(names)), "duplicate ROI names after a rerun"
+    n_other = sum(1 for roi in rois if roi.properties.get("image") == "other.tif")
+    n_here = sum(1 for roi in rois if roi.properties.get("image") == "again.tif")
+    assert n_other > 0 and n_here > 0 and n_other + n_here == a
+
+    out = _macro('run("Detect Gold", "region=image rerun=add"); '
+                 'return "" + roiManager("count");')
+    assert int(out) == a + n_here
+    out = _macro('run("Detect Gold", "region=image add_to=overlay results"); '
+                 'return "" + roiManager("count") + " " + Overlay.size + " " + nResults;')
+    n_rm, n_overlay, n_imagej = (int(v) for v in out.split())
+    assert n_rm == n_other, "replace removes this image's ROIs from the ROI Manager too"
+    assert n_overlay == n_here and n_imagej == n_here
+    rt = ResultsTable.getResultsTable("Gold Digger Results")
+    images = [str(rt.getStringValue("Image", i)) for i in range(rt.size())]
+    assert images.count("again.tif") == n_here and images.count("other.tif") == n_other
+    out = _macro('run("Detect Gold", "region=image add_to=both"); '
+                 'return "" + roiManager("count") + " " + Overlay.size;')
+    assert [int(v) for v in out.split()] == [n_other + n_here, n_here]
+
+
+def test_line_and_point_selections_are_refused(ij):
+    """A line or point selection is no region: the command says so and adds nothing."""
+    from ij import IJ
+
+    from golddigger.imagej import convert
+
+    convert.array_to_imageplus("lines.tif", _synth((300, 320), {6: 4}, seed=25).image,
+                               PX).show()
+    for sel in ("makeLine(10, 10, 200, 150);", "makePoint(40, 50);"):
+        IJ.log("\\Clear")
+        _macro(sel + ' run("Detect Gold", "");')
+        log = str(IJ.getLog() or "")
+        assert "counts inside an area selection" in log, log
+        assert "--" not in log and "/tmp" not in log, "messages speak ImageJ, not CLI"
+    assert _macro('return "" + roiManager("count");') == "0"
+
+
+def test_escape_cancels_and_adds_nothing(ij, tmp_path):
+    """Esc while Detect Gold runs on a stack: the Python side stops, nothing is added, no
+    temporary file is left."""
+    import tempfile
+    import threading
+
+    from ij import IJ
+    from java.awt.event import KeyEvent
+
+    from golddigger.imagej import convert
+
+    planes = [_synth((300, 320), {6: 4, 12: 2}, seed=s).image for s in (61, 62, 63, 64)]
+    convert.array_to_imageplus("cancel me.tif", np.stack(planes), PX).show()
+    tmp = Path(tempfile.gettempdir())
+    before = set(tmp.glob("golddigger*"))
+    runs = len(ij.session.history)
+    done = threading.Event()
+
+    def press():
+        while not done.is_set():  # keep pressing: the command clears Esc when it starts
+            IJ.setKeyDown(KeyEvent.VK_ESCAPE)
+            time.sleep(0.02)
+
+    presser = threading.Thread(target=press, daemon=True)
+    presser.start()
+    try:
+        _macro('run("Detect Gold", "whole_stack region=image");')
+    finally:
+        done.set()
+        presser.join()
+        IJ.resetEscape()
+    assert ij.session.history[runs:] and ij.session.history[-1].get("cancelled")
+    assert _macro('return "" + roiManager("count") + " " + Overlay.size + " " + '
+                  'isOpen("Gold Digger Results");') == "0 0 0"
+    assert "cancelled" in str(IJ.getLog())
+    assert set(tmp.glob("golddigger*")) == before
+
+
+def test_preview_follows_the_threshold_and_cancel_leaves_nothing(ij):
+    """Detect Gold's dialog from the menu: ticking Preview shows the particles of the dialog's
+    threshold in the overlay (the maps computed once), a higher threshold shows fewer, and
+    Cancel puts the overlay back and adds nothing."""
+    from ij import Menus
+    from ij.gui import GenericDialog
+    from java.awt.event import ActionEvent, ItemEvent, TextEvent
+
+    from golddigger.imagej import convert
+
+    r = _synth((400, 420), {6: 10, 12: 4}, seed=27)
+    imp = convert.array_to_imageplus("preview.tif", r.image, PX)
+    imp.show()
+    ij.session.dialogs = True
+    try:
+        from java.awt import Window
+
+        item = _menu_item(Menus.getMenuBar(), ["Plugins", "Gold Digger", "Detect Gold"])
+        ij.window.actionPerformed(ActionEvent(item, ActionEvent.ACTION_PERFORMED,
+                                              "Detect Gold"))
+        dialog = None
+        for _ in range(200):
+            dialog = next((w for w in Window.getWindows() if isinstance(w, GenericDialog)
+                           and w.isVisible()), None)
+            if dialog is not None:
+                break
+            time.sleep(0.05)
+        assert dialog is not None
+        boxes = dialog.getCheckboxes()
+        preview = boxes.get(boxes.size() - 1)
+        assert str(preview.getLabel()) == "Preview"
+        preview.setState(True)
+        dialog.itemStateChanged(ItemEvent(preview, ItemEvent.ITEM_STATE_CHANGED, preview,
+                                          ItemEvent.SELECTED))
+
+        def overlay_size():
+            ov = imp.getOverlay()
+            return 0 if ov is None else int(ov.size())
+
+        for _ in range(1200):
+            if overlay_size() > 0:
+                break
+            time.sleep(0.05)
+        n_model = overlay_size()
+        whole = ij.detector.predict(r.image, pixel_size_nm=PX, sizing="maps")
+        assert n_model > 0 and abs(n_model - len(whole)) <= max(2, 0.1 * len(whole))
+        field = dialog.getNumericFields().get(0)  # threshold
+        field.setText("0.95")
+        dialog.textValueChanged(TextEvent(field, TextEvent.TEXT_VALUE_CHANGED))
+        time.sleep(0.5)
+        high = ij.detector.predict(r.image, pixel_size_nm=PX, sizing="maps", threshold=0.95)
+        assert overlay_size() < n_model and abs(overlay_size() - len(high)) <= 2
+        cancel = dialog.getButtons()[1]
+        dialog.actionPerformed(ActionEvent(cancel, ActionEvent.ACTION_PERFORMED, "Cancel"))
+        for _ in range(100):
+            if not dialog.isVisible():
+                break
+            time.sleep(0.05)
+        time.sleep(0.5)
+    finally:
+        ij.session.dialogs = False
+    assert overlay_size() == 0, "the preview must not stay on the image"
+    assert _macro('return "" + roiManager("count");') == "0"
 
 
 def _menu_item(bar, path):
@@ -468,7 +657,7 @@ def test_analyze_gold_distribution(ij):
     classes = [str(summary.getStringValue("class", i)) for i in range(summary.size())]
     assert "all" in classes
     n_all = summary.getValue("n", classes.index("all"))
-    assert n_all == ResultsTable.getResultsTable().size()
+    assert n_all == ResultsTable.getResultsTable("Gold Digger Results").size()
     assert ResultsTable.getResultsTable("Gold Digger Randomness") is not None
 
 
@@ -632,7 +821,7 @@ def test_screenshot(ij, tmp_path):
     win.setLocation(0, 100)
     rm.setLocation(665, 100)
     rm.setSize(300, 330)
-    for title, (x, y, w, h) in {"Results": (665, 440, 610, 230),
+    for title, (x, y, w, h) in {"Gold Digger Results": (665, 440, 610, 230),
                                 "Gold Digger Summary": (665, 680, 610, 120)}.items():
         table = WindowManager.getWindow(title)
         if table is not None:
@@ -658,7 +847,7 @@ t0 = getTime();
 makePolygon(@POLYGON@);
 run("Detect Gold", "");
 t1 = getTime();
-run("Detect Gold", "region=image");
+run("Detect Gold", "region=image rerun=add");
 t2 = getTime();
 roiManager("Deselect");
 roiManager("Save", out + "cli_rois.zip");
@@ -719,8 +908,16 @@ makePolygon(@POLYGON@);
 t = getTime();
 run("Detect Gold", "");
 print("DETECT_MS=" + (getTime() - t));
-print("N_ROIS=" + roiManager("count") + " N_RESULTS=" + nResults + " SEL=" + selectionType());
-saveAs("Results", out + "results.csv");
+print("N_ROIS=" + roiManager("count") + " N_RESULTS=" + Table.size("Gold Digger Results")
+	+ " SEL=" + selectionType());
+Table.save(out + "results.csv", "Gold Digger Results");
+run("Detect Gold", "");
+print("N_RERUN=" + roiManager("count") + " T_RERUN=" + Table.size("Gold Digger Results")
+	+ " S_RERUN=" + Table.size("Gold Digger Summary") + " SEL_RERUN=" + selectionType());
+run("Detect Gold", "rerun=add add_to=both");
+print("N_ADD=" + roiManager("count") + " OV_ADD=" + Overlay.size);
+run("Detect Gold", "");
+print("N_BACK=" + roiManager("count") + " OV_BACK=" + Overlay.size);
 roiManager("Deselect");
 roiManager("Save", out + "image_rois.zip");
 roiManager("Reset");
@@ -756,6 +953,11 @@ t = getTime();
 run("Detect Gold in Folder", "input=[" + weird + "] output=[" + out + "folder results]");
 print("FOLDER_MS=" + (getTime() - t));
 print("SUMMARY_ROWS=" + Table.size("Gold Digger Summary"));
+open(out + "synapse 1.tif");
+makeLine(10, 10, 200, 150);
+n = roiManager("count");
+run("Detect Gold", "");
+print("LINE_ADDED=" + (roiManager("count") - n));
 print("DONE");
 run("Quit");
 """
@@ -806,6 +1008,13 @@ def test_installed_commands_in_plain_imagej(xvfb, detector, ij_dir, tmp_path):
     # the image: the same particles as the Python-hosted path and Detector.predict find
     found = read_particles(tmp_path / "image_rois.zip", PX)
     assert int(values["N_ROIS"]) == int(values["N_RESULTS"]) == len(found) > 0
+    # a rerun replaces (ROI Manager, tables; the selection stays), add keeps, overlay/both
+    n = len(found)
+    assert int(values["N_RERUN"]) == int(values["T_RERUN"]) == n
+    assert values["S_RERUN"] == "1" and values["SEL_RERUN"] == "2"
+    assert (int(values["N_ADD"]), int(values["OV_ADD"])) == (2 * n, n)
+    assert (int(values["N_BACK"]), int(values["OV_BACK"])) == (n, 0)
+    assert values["LINE_ADDED"] == "0" and "counts inside an area selection" in out
     assert values["SEL"] == "2"
     mask = _polygon_mask(r.image.shape)
     direct = detector.predict(r.image, pixel_size_nm=PX, region=Region.from_mask(mask))
@@ -874,3 +1083,252 @@ def test_debian_launcher_and_the_overlay_fallback(xvfb, detector, tmp_path):
     n_manager, n_overlay = (int(v) for v in (tmp_path / "out.txt").read_text().split())
     expected = detector.predict(np.stack(planes), pixel_size_nm=PX)
     assert n_manager == 0 and n_overlay == len(expected) > 0
+
+
+# ---------------------------------------------------------------------------- documented
+def documented_commands() -> list[str]:
+    """The shell lines between ``<!-- tested-commands -->`` markers of docs/imagej.md."""
+    text = (REPO / "docs" / "imagej.md").read_text(encoding="utf-8")
+    start, end = "<!-- tested-commands -->", "<!-- /tested-commands -->"
+    assert start in text and end in text, "docs/imagej.md lost its tested-commands block"
+    block = text[text.index(start) + len(start):text.index(end)]
+    return [line.strip() for line in block.splitlines()
+            if line.strip() and not line.strip().startswith(("```", "#"))]
+
+
+def _docs_sandbox(tmp_path: Path) -> tuple[Path, dict]:
+    """A copy of the repository's example folders, a fresh HOME, and this environment's
+    golddigger first on the PATH: where the documented lines run."""
+    golddigger = Path(sys.executable).with_name("golddigger")
+    if not golddigger.exists() or shutil.which("xvfb-run") is None:
+        pytest.skip("no golddigger script beside this Python, or no xvfb-run")
+    work = tmp_path / "repo"
+    shutil.copytree(REPO / "fiji-scripts", work / "fiji-scripts")
+    shutil.copytree(REPO / "examples", work / "examples")
+    (tmp_path / "home").mkdir()
+    env = {**os.environ, "HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1",
+           "PATH": f"{golddigger.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
+    env.pop("DISPLAY", None)  # xvfb-run brings its own display
+    return work, env
+
+
+def _run_documented(line: str, work: Path, env: dict, timeout: int = TIMEOUT):
+    try:
+        return subprocess.run(["bash", "-c", line], cwd=work, env=env, capture_output=True,
+                              text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as err:
+        pytest.fail(f"documented command did not finish in {timeout} s (a hidden dialog?):"
+                    f"\n{line}\n{err.stdout}\n{err.stderr}")
+
+
+def test_documented_batch_commands_run_verbatim(detector, tmp_path):
+    """Each command line of docs/imagej.md's tested block, exactly as written, from a copy of
+    the repository's folders with a fresh HOME: each finishes in time and writes what the
+    docs say; the same java line without -ijpath stops at once with a message."""
+    work, env = _docs_sandbox(tmp_path)
+    lines = documented_commands()
+    assert any("install-fiji ~/.imagej" in ln for ln in lines)
+    assert any(ln.startswith("xvfb-run -a java -jar") and "-ijpath ~/.imagej" in ln
+               for ln in lines)
+    assert any("/usr/bin/imagej -b" in ln for ln in lines)
+    assert any("golddigger imagej --batch" in ln for ln in lines)
+    ex = work / "examples"
+    for line in lines:
+        if "/usr/bin/imagej" in line and not Path("/usr/bin/imagej").is_file():
+            continue
+        t0 = time.perf_counter()
+        proc = _run_documented(line, work, env)
+        print(f"{time.perf_counter() - t0:5.1f} s  {line}", file=sys.stderr)
+        # Debian's launcher exits 1 after any run (its lock-file clean-up)
+        if "/usr/bin/imagej" not in line:
+            assert proc.returncode == 0, (line, proc.stdout, proc.stderr)
+        assert "Unrecognized command" not in proc.stdout + proc.stderr
+        if "install-fiji" in line:
+            assert (tmp_path / "home" / ".imagej" / "plugins" / "Gold Digger"
+                    / "Detect_Gold.ijm").is_file()
+        elif "batch_folder" in line:
+            found = read_particles(ex / "gold" / "synthetic_fril_RoiSet.zip", PX)
+            assert len(found) > 0 and (ex / "gold" / "summary.csv").is_file()
+        elif "batch_stack" in line:
+            assert (ex / "synthetic_fril_RoiSet.zip").is_file(), proc.stdout + proc.stderr
+            assert (ex / "synthetic_fril_summary.csv").is_file()
+        elif "folder_command" in line:
+            assert (ex / "golddigger" / "summary.csv").is_file(), proc.stdout + proc.stderr
+    # the same ImageJ line without the plugins folder: a message, at once, no dialog
+    java = next(ln for ln in lines if ln.startswith("xvfb-run -a java -jar"))
+    bare = java.replace(" -ijpath ~/.imagej", "")
+    t0 = time.perf_counter()
+    proc = _run_documented(bare, work, env, timeout=60)
+    assert time.perf_counter() - t0 < 60
+    assert "ImageJ has no Plugins > Gold Digger > Detect Gold" in proc.stdout, proc.stdout
+
+
+def test_installed_commands_stop_with_a_message_when_the_program_is_gone(xvfb, tmp_path):
+    """Commands installed for a golddigger program that no longer exists: a -batch run
+    prints why and ends (no hidden dialog; the calling macro goes on, and each later call
+    says the same)."""
+    from golddigger.imagej.install import install
+
+    d = tmp_path / "ij"
+    (d / "plugins").mkdir(parents=True)
+    install(d, argv=[str(tmp_path / "gone" / "bin" / "golddigger")])
+    write_tiff(tmp_path / "a.tif", _synth((200, 220), {6: 3}, seed=2).image, PX)
+    macro = tmp_path / "m.ijm"
+    macro.write_text(f'open("{tmp_path / "a.tif"}"); run("Detect Gold", ""); print("AFTER");')
+    proc = subprocess.run([shutil.which("java"), "-jar", str(IJ_JAR), "-ijpath", str(d),
+                           "-batch", str(macro)], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "DISPLAY": xvfb})
+    assert "the Python program behind Plugins > Gold Digger is missing" in proc.stdout
+    assert "AFTER" in proc.stdout  # ended, rather than waiting on a dialog
+
+
+# ---------------------------------------------------------------------------- recorder
+RECORD_SCRIPT = r'''
+"""Plain ImageJ (no Python listener: the installed .ijm runs), a menu click on
+Plugins > Gold Digger > Detect Gold with the recorder on, OK in its dialog; then the
+recorded macro replayed on the same image. Prints RECORDED, the ROIs of both runs."""
+import sys, time
+import jpype, jpype.imports
+jpype.startJVM(f"-Dplugins.dir={sys.argv[1]}", classpath=[sys.argv[3]])
+from ij import IJ, ImageJ, Menus
+from ij.gui import GenericDialog
+from ij.plugin.frame import Recorder, RoiManager
+from java.awt import Window
+from java.awt.event import ActionEvent
+from java.lang import System
+
+def wait(cond, seconds=120.0):
+    t = time.time()
+    while time.time() - t < seconds:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.05)
+    return None
+
+def rois():
+    rm = RoiManager.getInstance()
+    out = []
+    for i in range(rm.getCount() if rm is not None else 0):
+        b = rm.getRoi(i).getFloatBounds()
+        out.append(f"{rm.getName(i)}:{b.x:.2f}:{b.y:.2f}")
+    return sorted(out)
+
+ij = ImageJ()
+imp = IJ.openImage(sys.argv[2])
+imp.show()
+IJ.runMacro("makeRectangle(40, 40, 500, 500);")
+IJ.run("Record...")
+wait(lambda: Recorder.getInstance() is not None and Recorder.record)
+item = Menus.getCommands().get("Detect Gold")
+bar = Menus.getMenuBar()
+plugins = next(bar.getMenu(i) for i in range(bar.getMenuCount())
+               if str(bar.getMenu(i).getLabel()) == "Plugins")
+sub = next(plugins.getItem(i) for i in range(plugins.getItemCount())
+           if str(plugins.getItem(i).getLabel()) == "Gold Digger")
+item = next(sub.getItem(i) for i in range(sub.getItemCount())
+            if str(sub.getItem(i).getLabel()) == "Detect Gold")
+ij.actionPerformed(ActionEvent(item, ActionEvent.ACTION_PERFORMED, "Detect Gold"))
+dialog = wait(lambda: next((w for w in Window.getWindows() if isinstance(w, GenericDialog)
+                            and w.isVisible()), None), 60)
+dialog.actionPerformed(ActionEvent(dialog.getButtons()[0], ActionEvent.ACTION_PERFORMED, "OK"))
+wait(lambda: RoiManager.getInstance() is not None and RoiManager.getInstance().getCount())
+time.sleep(2.0)  # the command's last steps (tables, status line)
+first = rois()
+recorded = str(Recorder.getInstance().getText())
+Recorder.getInstance().close()
+RoiManager.getInstance().reset()
+IJ.runMacro(recorded)
+second = rois()
+print("RECORDED<<" + recorded.strip().replace("\n", "\\n") + ">>")
+print("FIRST", " ".join(first))
+print("SECOND", " ".join(second))
+sys.stdout.flush()
+System.exit(0)
+'''
+
+
+def test_installed_command_records_only_user_options_and_replays(xvfb, detector, ij_dir,
+                                                                 tmp_path):
+    """A menu click on the installed Detect Gold (plain ImageJ, the .ijm runs) with the
+    recorder on: the recorded macro holds one run("Detect Gold", ...) line with the dialog's
+    options only (no temporary files), and replaying it gives the same ROIs."""
+    write_tiff(tmp_path / "rec.tif", _synth((560, 580), {6: 12, 12: 4}, seed=71).image, PX)
+    script = tmp_path / "record.py"
+    script.write_text(RECORD_SCRIPT)
+    env = {**os.environ, "DISPLAY": xvfb, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, str(script), str(ij_dir), str(tmp_path / "rec.tif"),
+                           str(IJ_JAR)], capture_output=True, text=True, timeout=TIMEOUT,
+                          env=env, cwd=tmp_path)
+    out = proc.stdout
+    assert "RECORDED<<" in out, out + proc.stderr
+    recorded = out.split("RECORDED<<", 1)[1].split(">>", 1)[0].split("\\n")
+    lines = [ln for ln in recorded if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith('run("Detect Gold", "model=default '), lines
+    assert "save=" not in lines[0] and "golddigger-" not in lines[0] and "tmp" not in lines[0]
+    first = next(ln for ln in out.splitlines() if ln.startswith("FIRST")).split()[1:]
+    second = next(ln for ln in out.splitlines() if ln.startswith("SECOND")).split()[1:]
+    assert first and first == second
+
+
+CANCEL_SCRIPT = r'''
+"""Plain ImageJ (the installed .ijm runs): Detect Gold on a stack from a macro thread, then
+what Esc does to a running macro (Interpreter.abort) once the golddigger program reports
+progress. Prints the ROI Manager count after the program has had time to stop."""
+import sys, time, threading
+import jpype, jpype.imports
+jpype.startJVM(f"-Dplugins.dir={sys.argv[1]}", f"-Djava.io.tmpdir={sys.argv[3]}",
+               classpath=[sys.argv[4]])
+from ij import IJ, ImageJ
+from ij.macro import Interpreter
+from ij.plugin.frame import RoiManager
+from java.lang import System
+from pathlib import Path
+
+ij = ImageJ()
+IJ.run("ROI Manager...")
+imp = IJ.openImage(sys.argv[2])
+imp.show()
+runner = threading.Thread(target=lambda: IJ.runMacro(
+    'run("Detect Gold", "whole_stack region=image");'), daemon=True)
+runner.start()
+tmp = Path(sys.argv[3])
+t0 = time.time()
+while time.time() - t0 < 120 and not list(tmp.glob("golddigger-*/progress")):
+    time.sleep(0.05)
+print("PROGRESS_SEEN", bool(list(tmp.glob("golddigger-*/progress"))))
+Interpreter.abort()  # what Esc does to the running macro
+t1 = time.time()
+while time.time() - t1 < 90 and list(tmp.glob("golddigger-*")):
+    time.sleep(0.2)
+rm = RoiManager.getInstance()
+print("LEFT", len(list(tmp.glob("golddigger-*"))), "ROIS", rm.getCount() if rm else 0,
+      "STOPPED_AFTER_S", round(time.time() - t1, 1))
+sys.stdout.flush()
+System.exit(0)
+'''
+
+
+def test_installed_detect_gold_escape_stops_the_program(xvfb, detector, ij_dir, tmp_path):
+    """Esc during the installed Detect Gold (plain ImageJ): the golddigger program notices
+    that the macro is gone, stops, adds nothing and removes its temporary folder."""
+    planes = [_synth((700, 720), {6: 10, 12: 4}, seed=s).image for s in (81, 82, 83, 84, 85)]
+    write_tiff(tmp_path / "long.tif", np.stack(planes), PX)
+    jtmp = tmp_path / "java tmp"
+    jtmp.mkdir()
+    script = tmp_path / "cancel.py"
+    script.write_text(CANCEL_SCRIPT)
+    # results finished just after Esc wait this long for a macro that will not come
+    env = {**os.environ, "DISPLAY": xvfb, "OMP_NUM_THREADS": "1", "GOLDDIGGER_ABANDONED_S": "5",
+           "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, str(script), str(ij_dir), str(tmp_path / "long.tif"),
+                           str(jtmp), str(IJ_JAR)], capture_output=True, text=True,
+                          timeout=TIMEOUT + 100, env=env, cwd=tmp_path)
+    out = proc.stdout
+    print(out, file=sys.stderr)
+    assert "PROGRESS_SEEN True" in out, out + proc.stderr
+    values = dict(zip(out.split()[2::2], out.split()[3::2], strict=False))
+    assert values.get("LEFT") == "0", out  # the temporary folder is gone
+    assert values.get("ROIS") == "0", out  # nothing added

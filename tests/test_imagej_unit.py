@@ -41,7 +41,8 @@ def test_empty_options_give_the_defaults():
     v = parse_options("", DETECT_FIELDS)
     assert v == {"model": "default", "threshold": 0.0, "classes": "all", "shape": "ovals",
                  "region": "selection", "pixel_size": 0.0, "whole_stack": False,
-                 "sizing": "model", "tta": "1", "precision": "auto"}
+                 "sizing": "model", "tta": "1", "precision": "auto", "rerun": "replace",
+                 "add_to": "roi_manager", "results": False}
 
 
 def test_options_in_imagej_syntax():
@@ -452,3 +453,211 @@ def test_call_errors_are_one_status_line(tmp_path, capsys):
     out = capsys.readouterr().out.strip().splitlines()
     assert code == 2 and len(out) == 1 and out[0].startswith("GOLDDIGGER ERROR ")
     assert "missing.tif" in out[0]
+
+
+# ---------------------------------------------------------------------------- watch
+def test_watch_cancels_when_the_heartbeat_stops_and_removes_the_folder(tmp_path):
+    """The detached call's side of Esc: a fresh heartbeat keeps it going, a stale one
+    cancels it, and a cancelled call removes its temporary folder."""
+    import time
+
+    from golddigger.imagej import watch
+
+    folder = tmp_path / "golddigger-x"
+    folder.mkdir()
+    (folder / watch.HEARTBEAT).write_text("1")
+    w = watch.Watch(folder, stale_s=0.6, poll_s=0.05)
+    for _ in range(10):  # the macro touches the heartbeat: not cancelled
+        (folder / watch.HEARTBEAT).write_text("1")
+        time.sleep(0.1)
+    assert not w.is_set()
+    w.progress(2, 5)
+    assert (folder / watch.PROGRESS).read_text().split() == ["2", "5"]
+    time.sleep(1.2)  # the macro is gone (Esc)
+    assert w.is_set()
+    w.finish()
+    assert not folder.exists()
+
+
+def test_watch_finishing_normally_marks_done(tmp_path, monkeypatch):
+    """A finished call writes ``done``; results nobody collects are swept later."""
+    import time
+
+    from golddigger.imagej import watch
+
+    monkeypatch.setenv("GOLDDIGGER_ABANDONED_S", "0.5")
+    folder = tmp_path / "golddigger-z"
+    folder.mkdir()
+    (folder / watch.HEARTBEAT).write_text("1")
+    w = watch.Watch(folder, stale_s=30)
+    w.finish()
+    assert (folder / watch.DONE).is_file() and not w.is_set()
+    for _ in range(50):
+        if not folder.exists():
+            break
+        time.sleep(0.1)
+    assert not folder.exists()
+
+
+def test_detach_starts_the_call_in_the_background_and_returns(tmp_path):
+    """``--call=... --detach`` prints GOLDDIGGER STARTED at once; the background call writes
+    its status line to status.txt and then ``done`` (here: an error status for a missing
+    image, which needs no model)."""
+    import subprocess
+    import time
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).resolve().parents[1] / "src"), os.environ.get("PYTHONPATH", "")])}
+    out = tmp_path / "call"
+    proc = subprocess.run([sys.executable, "-m", "golddigger.cli.main", "imagej",
+                           "--call=detect", "--detach", f"--image={tmp_path / 'none.tif'}",
+                           f"--out={out}"], capture_output=True, text=True, timeout=120,
+                          env=env)
+    assert proc.stdout.startswith("GOLDDIGGER STARTED pid="), proc.stdout + proc.stderr
+    (out / "heartbeat").write_text("1")
+    for _ in range(600):
+        if (out / "done").exists():
+            break
+        (out / "heartbeat").write_text("1")
+        time.sleep(0.1)
+    assert (out / "status.txt").read_text().startswith("GOLDDIGGER ERROR")
+
+
+def test_documented_command_block_is_found():
+    """The tests run docs/imagej.md's tested-commands block: it must hold the batch lines
+    that name the plugins folder."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "imagej.md").read_text()
+    block = text.split("<!-- tested-commands -->", 1)[1].split("<!-- /tested-commands -->")[0]
+    java = [ln for ln in block.splitlines() if "java -jar" in ln]
+    assert java and all("-ijpath ~/.imagej" in ln or "-Dplugins.dir" in ln for ln in java)
+    assert "java -jar /usr/share/java/ij.jar -batch" not in text.replace("-ijpath ~/.imagej ", "X")
+
+
+def test_rerun_options_and_dialog_hints():
+    fields = {f.key: f for f in DETECT_FIELDS}
+    values = parse_options("", DETECT_FIELDS)
+    assert values["rerun"] == "replace" and values["add_to"] == "roi_manager"
+    assert values["results"] is False
+    assert "0 = model's" in fields["threshold"].label and "nm" in fields["pixel_size"].label
+    with pytest.raises(GoldDiggerError):
+        parse_options("add_to=clipboard", DETECT_FIELDS)
+
+
+def test_help_button_has_about_and_citation(tmp_path):
+    """Both dialogs' Help: every field, the version, the default model and what to cite."""
+    from golddigger import __version__
+    from golddigger.imagej.options import help_html
+    from golddigger.model.folder import DEFAULT_MODEL
+
+    text = help_html("Detect Gold", DETECT_FIELDS)
+    assert __version__ in text and DEFAULT_MODEL in text and "Jerez et al." in text
+    assert "Scientific Reports" in text and "docs/imagej.md" in text
+    d = tmp_path / "ij"
+    (d / "plugins").mkdir(parents=True)
+    installed = install.install(d, argv=[sys.executable])
+    macro = next(p for p in installed.files if p.name == "Detect_Gold.ijm").read_text()
+    assert "Jerez et al." in macro and DEFAULT_MODEL in macro
+
+
+# ---------------------------------------------------------------------------- service
+@pytest.fixture()
+def private_service(tmp_path, monkeypatch):
+    """The service's folder in this test's own runtime dir; short idle time."""
+    import shutil
+    import tempfile
+
+    run_dir = Path(tempfile.mkdtemp(prefix="gds-"))  # short: a socket path has ~100 bytes
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run_dir))
+    monkeypatch.setenv("GOLDDIGGER_SERVICE_IDLE_S", "4")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(Path(__file__).resolve().parents[1] / "src"), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.delenv("GOLDDIGGER_IN_SERVICE", raising=False)
+    from golddigger.imagej import service
+
+    yield service
+    # whatever happens, no service outlives the test
+    for p in run_dir.rglob("*.sock"):
+        with __import__("contextlib").suppress(OSError):
+            p.unlink()
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def test_service_is_private_restarts_after_a_crash_and_ends_when_idle(private_service,
+                                                                      tmp_path):
+    """The first call starts the service (a Unix socket in a 0700 folder, the socket 0600, no
+    network port); later calls reuse it; a killed service is replaced and the call retried;
+    an idle service ends by itself."""
+    import signal
+    import stat
+    import time
+
+    service = private_service
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    argv = ["imagej", "--call=folder-summary", f"--out={empty}"]
+    first = service.call(argv, imagej_pid=os.getpid())
+    assert first is not None and first["stdout"].startswith("GOLDDIGGER ERROR")
+    folder, sock = service.service_dir(), service.socket_path()
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_ISSOCK(sock.stat().st_mode) and stat.S_IMODE(sock.stat().st_mode) == 0o600
+    second = service.call(argv, imagej_pid=os.getpid())
+    assert second["pid"] == first["pid"], "a later call must reuse the running service"
+    os.kill(first["pid"], signal.SIGKILL)  # a crashed service (its socket file stays)
+    time.sleep(0.3)
+    third = service.call(argv, imagej_pid=os.getpid())
+    assert third is not None and third["pid"] != first["pid"]
+    assert third["stdout"] == first["stdout"]
+    for _ in range(200):  # idle for 4 s: it ends and removes its socket
+        if not sock.exists():
+            break
+        time.sleep(0.1)
+    assert not sock.exists()
+    stat_file = Path(f"/proc/{third['pid']}/stat")
+    for _ in range(50):  # gone, or a zombie waiting for this test process to reap it
+        if not stat_file.exists() or stat_file.read_text().split()[2] == "Z":
+            break
+        time.sleep(0.1)
+    assert not stat_file.exists() or stat_file.read_text().split()[2] == "Z"
+
+
+def test_watch_removes_results_nobody_will_collect(tmp_path):
+    """A call that ends after the macro was stopped (its heartbeat already stale) removes its
+    folder instead of leaving the results behind."""
+    import time
+
+    from golddigger.imagej import watch
+
+    folder = tmp_path / "golddigger-y"
+    folder.mkdir()
+    beat = folder / watch.HEARTBEAT
+    beat.write_text("1")
+    old = time.time() - watch.GONE_S - 2
+    os.utime(beat, (old, old))
+    w = watch.Watch(folder, stale_s=60)
+    (folder / "rois.zip").write_bytes(b"x")
+    w.finish()
+    assert not folder.exists()
+
+
+def test_messages_speak_imagej(tmp_path, capsys):
+    """Errors shown in ImageJ name dialog fields and menus, not flags, and the image's title,
+    not the installed command's temporary copy."""
+    from golddigger.imagej.messages import imagej_terms
+
+    text = imagej_terms("/tmp/golddigger-1.7963E12-689331/image.tif: the pixel size is "
+                        "unknown; give it with --pixel-size NM (nm per pixel), or set it in "
+                        "ImageJ (Image > Properties) and save as TIFF", "synapse 1.tif")
+    assert text.startswith("synapse 1.tif: the pixel size is unknown")
+    assert "--" not in text and "golddigger-" not in text and "Pixel size field" in text
+    assert "dialog's Overwrite option" in imagej_terms("exists; use --overwrite")
+    # the installed command's call on an uncalibrated temporary copy
+    from golddigger.io.images import write_tiff
+
+    tmp = tmp_path / "golddigger-1.7963E12-42"
+    tmp.mkdir()
+    write_tiff(tmp / "image.tif", np.zeros((64, 64), np.uint8), None)
+    code = main(["imagej", "--call=detect", f"--image={tmp / 'image.tif'}", f"--out={tmp}",
+                 "--name=my image.tif"])
+    out = capsys.readouterr().out.strip()
+    assert code == 2 and out.startswith("GOLDDIGGER ERROR my image.tif"), out
+    assert "--" not in out and str(tmp) not in out

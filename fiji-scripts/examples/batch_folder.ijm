@@ -9,11 +9,22 @@
 // is saved as gold/summary.csv.
 //
 // Run it from Plugins > Macros > Run..., or without windows:
-//   xvfb-run java -jar ij.jar -batch batch_folder.ijm /path/to/images/
+//   xvfb-run -a java -jar ij.jar -ijpath ~/.imagej -batch batch_folder.ijm /path/to/images/
 // (or, with Python serving the commands: golddigger imagej --batch --macro batch_folder.ijm
 //  --macro-arg /path/to/images/). Change the options below to taste, e.g.
 //  "threshold=0.4 classes=6,12 shape=points".
 options = "region=selection";
+
+// Stop at once, with a message on the terminal, when ImageJ does not have the Gold Digger
+// commands (otherwise run() would wait on an "Unrecognized command" dialog that nobody sees
+// in a batch run). "java -jar ij.jar" only finds them with -ijpath ~/.imagej.
+List.setCommands;
+if (List.get("Detect Gold") == "")
+	exit("Gold Digger: ImageJ has no Plugins > Gold Digger > Detect Gold. Install the commands "
+		+ "(golddigger install-fiji ~/.imagej) and start ImageJ with that folder: "
+		+ "java -jar ij.jar -ijpath ~/.imagej -batch ..., /usr/bin/imagej -b ..., or "
+		+ "golddigger imagej --batch --macro ...");
+List.clear();
 
 input = getArgument();
 if (input == "") input = getDirectory("Choose a folder of images");
@@ -41,6 +52,7 @@ for (i = 0; i < list.length; i++) {
 	open(input + list[i]);
 	stem = File.nameWithoutExtension;
 	roiManager("reset");
+	if (isOpen("Gold Digger Results")) Table.reset("Gold Digger Results");  // this image's rows only
 	if (File.exists(input + stem + "_region.roi"))
 		open(input + stem + "_region.roi");
 	run("Detect Gold", options);
@@ -48,7 +60,7 @@ for (i = 0; i < list.length; i++) {
 		roiManager("Deselect");  // with a ROI selected, "Save" would write only that one
 		roiManager("Save", output + stem + "_RoiSet.zip");
 	}
-	Table.save(output + stem + "_results.csv", "Results");
+	Table.save(output + stem + "_results.csv", "Gold Digger Results");
 	close("*");
 }
 Table.save(output + "summary.csv", "Gold Digger Summary");

@@ -57,6 +57,10 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    if getattr(args, "serve", False):
+        from golddigger.imagej.service import serve
+
+        return serve()
     if getattr(args, "call", None):
         from golddigger.imagej.calls import run_call
 

@@ -161,7 +161,7 @@ class Detection:
 
     def results(self, unit: str = "µm", unit_nm: float = 1000.0) -> list[dict]:
         return results_rows(self.particles, self.pixel_size_nm, unit, unit_nm,
-                            self.region_name, self.names)
+                            self.region_name, self.names, self.image_name)
 
     def summary(self) -> list[dict]:
         return summary_rows(self.particles, self.classes, self.pixel_size_nm, self.area_px,

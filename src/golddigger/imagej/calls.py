@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -58,18 +59,68 @@ def add_call_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--unit", default="um", help=h)
     p.add_argument("--name", default="", help=h)
     p.add_argument("--groups", type=int, default=0, help=h)
+    p.add_argument("--detach", action="store_true", help=h)
+    p.add_argument("--serve", action="store_true", help=h)
+    p.add_argument("--watch", default="", help=h)
 
 
 def run_call(args) -> int:
-    """Run one call; print the status line; return the exit code."""
+    """Run one call; print the status line; return the exit code.
+
+    With ``--detach`` the call is started in the background (`golddigger.imagej.watch`),
+    watched through ``--out``'s heartbeat file, and this prints ``GOLDDIGGER STARTED``.
+    """
+    import sys
+
+    from golddigger.imagej import watch
+
+    # the service and --detach forward this process's own command line: only when it is one
+    # (not main([...]) called from Python, where sys.argv is the caller's)
+    own = len(sys.argv) > 1 and sys.argv[1] == "imagej" and any(
+        a.startswith("--call") for a in sys.argv)
+    if args.detach and own:
+        argv = [a for a in sys.argv[1:] if a != "--detach"] + [f"--watch={args.out}"]
+        pid = watch.start_detached(argv, _need(args.out, "out"))
+        print(f"GOLDDIGGER STARTED pid={pid}", flush=True)
+        return 0
+    from golddigger.imagej import service
+
+    if own and service.enabled():
+        # the model stays loaded in the user's Gold Digger service between calls
+        imagej_pid = int(os.environ.get("GOLDDIGGER_IMAGEJ_PID") or os.getppid())
+        answer = service.call(sys.argv[1:], imagej_pid)
+        if answer is not None:
+            sys.stdout.write(answer["stdout"])
+            sys.stdout.flush()
+            return int(answer["code"])
+        logger.warning("no Gold Digger service; running the call in this process")
+    global _WATCH
+    _WATCH = watch.Watch(args.watch) if args.watch else None
+    try:
+        return _run_call(args)
+    finally:
+        if _WATCH is not None:
+            _WATCH.finish()
+
+
+#: The heartbeat watch of a detached call (None otherwise).
+_WATCH = None
+
+
+def _run_call(args) -> int:
     t0 = time.perf_counter()
     try:
         info = CALLS[args.call](args)
     except (GoldDiggerError, OSError) as err:
-        text = " ".join(str(err).split())
+        from golddigger.imagej.messages import imagej_terms
+
+        # the macro shows this to the user: ImageJ's terms, the image's title, no temp paths
+        text = imagej_terms(" ".join(str(err).split()), args.name or "the image")
         print(f"{ERROR} {text}", flush=True)
         return 2
     except Exception as err:  # report anything to the macro rather than a silent failure
+        if _WATCH is not None and _WATCH.is_set():
+            return 3  # cancelled from ImageJ (Esc): nothing to report, the folder goes
         logger.exception("imagej --call %s failed", args.call)
         print(f"{ERROR} internal error: {type(err).__name__}: {err}", flush=True)
         return 2
@@ -118,13 +169,17 @@ def _call_detect(args) -> dict:
                               f"{image.n_slices} plane(s)")
     detector = backend.get_detector(str(values["model"]), str(values["precision"]))
     result = detect_image(detector, image, region, options, slice_numbers=mapping,
-                          region_name=region.name if region is not None else "image")
+                          region_name=region.name if region is not None else "image",
+                          cancel=_WATCH, on_plane=_WATCH.progress if _WATCH else None)
+    if _WATCH is not None and _WATCH.is_set():
+        raise RuntimeError("cancelled")
     det = backend.Detection.from_result(result, args.name or image.name)
     unit, unit_nm = _unit(args.unit)
     out.mkdir(parents=True, exist_ok=True)
     det.particles.to_csv(out / "particles.csv")
     write_roiset(out / "rois.zip", det.particles, det.pixel_size_nm, shape=options.shape,
-                 groups=bool(args.groups), positions=args.stack_size > 1)
+                 groups=bool(args.groups), positions=args.stack_size > 1,
+                 properties={"image": args.name} if args.name else None)
     rows_to_csv(det.results(unit, unit_nm), out / "results.csv", plain=True)
     rows_to_csv(det.summary(), out / "summary.csv", plain=True)
     return {"particles": len(det.particles), "detector_seconds": f"{det.seconds:.1f}"}

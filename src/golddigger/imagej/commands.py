@@ -20,15 +20,39 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from golddigger.batch import run_batch
 from golddigger.errors import CalibrationError, GoldDiggerError
 from golddigger.imagej import backend, convert, publish
-from golddigger.imagej.options import COMMANDS, Field, format_options, parse_options
+from golddigger.imagej.options import (
+    COMMANDS,
+    Field,
+    format_options,
+    help_html,
+    parse_options,
+)
 from golddigger.io.conventions import display_name
 
-__all__ = ["Session"]
+__all__ = ["Cancelled", "Session"]
 
 logger = logging.getLogger(__name__)
+
+class Cancelled(Exception):
+    """The user pressed Esc: the command stops and adds nothing."""
+
+
+def _escape_pressed() -> bool:
+    from ij import IJ
+
+    return bool(IJ.escapePressed())
+
+
+#: The message for a line or point selection where an area is needed.
+NOT_AREA = ("{title} has a {kind} selection, but Detect Gold counts inside an area selection "
+            "(rectangle, oval, polygon or freehand). Draw the membrane outline with an area "
+            "tool, or remove the selection (Edit > Selection > Select None) or choose Region: "
+            "image to search the whole image.")
 
 
 class Session:
@@ -84,6 +108,12 @@ class Session:
             getattr(self, f"_cmd_{internal}")(values)
             self.history.append({"command": command, "options": format_options(values, fields),
                                  "seconds": time.perf_counter() - t0})
+        except Cancelled:
+            IJ.resetEscape()
+            IJ.showStatus(f"Gold Digger: {command} cancelled (Esc); nothing was added")
+            IJ.log(f"Gold Digger: {command} cancelled (Esc); nothing was added")
+            self.history.append({"command": command, "cancelled": True,
+                                 "seconds": time.perf_counter() - t0})
         except GoldDiggerError as err:
             self._report(command, str(err), from_macro)
         except Exception as err:  # never let a Python error pass silently into ImageJ
@@ -95,6 +125,9 @@ class Session:
     def _report(self, command: str, message: str, from_macro: bool) -> None:
         from ij import IJ
 
+        from golddigger.imagej.messages import imagej_terms
+
+        message = imagej_terms(message)
         IJ.showStatus(f"{command}: {message}")
         if self.dialogs:
             IJ.error("Gold Digger", f"{command}:\n{message}")
@@ -112,7 +145,37 @@ class Session:
             return parse_options(options, fields, command)
         if from_macro or self.headless or not self.dialogs:
             return parse_options("", fields, command)
-        return _dialog(command, fields, self._dialog_defaults(command))
+        return _dialog(command, fields, self._dialog_defaults(command),
+                       preview=self._preview(command))
+
+    def _preview(self, command: str):
+        """For Detect Gold's dialog: ``f(shape) -> PreviewListener`` on the current image,
+        or None (another command, no image)."""
+        from ij import WindowManager
+
+        imp = WindowManager.getCurrentImage()
+        if command != "Detect Gold" or imp is None:
+            return None
+
+        def make_candidates():
+            from golddigger.imagej.preview import Candidates
+
+            px = self._pixel_size(imp, {})
+            try:
+                region = self._region(imp, "selection")
+            except GoldDiggerError:
+                region = None
+            current = int(imp.getCurrentSlice()) - 1
+            plane = np.squeeze(convert.imageplus_to_array(imp, [current]))
+            return Candidates(backend.get_detector("default"), plane, px, region)
+
+        def factory(threshold_index, classes_index, preview_index):
+            from golddigger.imagej.preview import PreviewListener
+
+            return PreviewListener(imp, make_candidates, threshold_index, classes_index,
+                                   preview_index)
+
+        return factory
 
     def _dialog_defaults(self, command: str) -> dict:
         from ij import WindowManager
@@ -142,7 +205,8 @@ class Session:
         if px is None:
             raise CalibrationError(
                 f"{imp.getTitle()}: the pixel size is unknown; set it with Image > "
-                "Properties (unit nm or micron) or give pixel_size= (nm per pixel)")
+                "Properties (unit nm or micron), or type it (nm per pixel) in the dialog's "
+                "Pixel size field")
         return validate_pixel_size(px, str(imp.getTitle()))
 
     def _region(self, imp, choice: str):
@@ -159,9 +223,12 @@ class Session:
         roi = imp.getRoi()
         if roi is None:
             return None
-        if not convert.is_area_roi(roi) or str(roi.getName() or "").startswith("gold-"):
-            logger.info("the selection is not a membrane outline (%s %s); searching the "
-                        "whole image", roi.getTypeAsString(), roi.getName())
+        if not convert.is_area_roi(roi):
+            raise GoldDiggerError(NOT_AREA.format(title=imp.getTitle(),
+                                                  kind=str(roi.getTypeAsString()).lower()))
+        if str(roi.getName() or "").startswith("gold-"):
+            logger.info("the selection is a particle (%s), not a membrane outline; searching "
+                        "the whole image", roi.getName())
             return None
         return convert.rois_to_region([roi], w, h, name=str(roi.getName() or "selection"))
 
@@ -179,43 +246,78 @@ class Session:
         n = len(slices)
 
         def tick(i: int, total: int) -> None:
+            if _escape_pressed():
+                raise Cancelled
             IJ.showStatus(f"Gold Digger: slice {slices[i] + 1}" + (f" ({i + 1}/{n})" if n > 1
-                                                                    else ""))
+                                                                    else "")
+                          + " (Esc cancels)")
             IJ.showProgress(i, n)
 
-        result = backend.detect_planes(detector, convert.imageplus_planes(imp, slices), px,
-                                       region, options, on_plane=tick, n_planes=n)
+        IJ.resetEscape()
+        try:
+            result = backend.detect_planes(detector, convert.imageplus_planes(imp, slices), px,
+                                           region, options, on_plane=tick, n_planes=n,
+                                           cancel=_escape_pressed)
+        except Exception as err:  # the engine's own cancellation
+            if type(err).__name__ == "_Cancelled":
+                raise Cancelled from None
+            raise
+        if _escape_pressed():  # pressed during the last plane: still nothing is added
+            raise Cancelled
         det = backend.Detection.from_result(result, str(imp.getTitle()))
         seconds = det.seconds
-        self._publish(imp, det, str(values["shape"]))
+        self._publish(imp, det, values)
         self.last_detection = det
         IJ.showStatus(f"Gold Digger: {det.counts_text()} in {seconds:.1f} s")
         return det
 
-    def _publish(self, imp, det: backend.Detection, shape: str) -> None:
+    def _publish(self, imp, det: backend.Detection, values: Mapping) -> None:
+        """ROIs and table rows of a detection: earlier ones of this image and slices
+        replaced (``rerun=replace``) or kept (``add``); ROIs to the ROI Manager, the
+        overlay or both (headless: the overlay and a RoiSet file)."""
         from golddigger.io.rois import write_roiset
 
+        shape = "point" if str(values.get("shape", "ovals")) == "points" else "oval"
+        add_to = str(values.get("add_to", "roi_manager"))
+        title = str(imp.getTitle())
         is_stack = int(imp.getStackSize()) > 1
-        rois = publish.particle_rois(det.particles, det.pixel_size_nm,
-                                     "point" if shape == "points" else "oval", det.names,
-                                     positions=is_stack)
+        if str(values.get("rerun", "replace")) == "replace":
+            removed = publish.remove_earlier_rois(imp, det.slices)
+            for table in (publish.RESULTS_TITLE, publish.SUMMARY_TITLE):
+                publish.remove_table_rows(table, title, det.slices)
+            if removed:
+                logger.info("%s: replaced %d earlier particle ROIs", title, removed)
+        rois = publish.particle_rois(det.particles, det.pixel_size_nm, shape, det.names,
+                                     positions=is_stack, image=title)
         unit, unit_nm = convert.calibration_unit(imp)
         selection = imp.getRoi()  # adding ROIs to the ROI Manager drops it
         if self.headless:
             publish.add_to_overlay(rois, imp)
-            stem = backend.safe_stem(str(imp.getTitle()))
+            stem = backend.safe_stem(title)
             write_roiset(self.output_dir / f"{stem}_RoiSet.zip", det.particles,
-                         det.pixel_size_nm, shape="point" if shape == "points" else "oval",
-                         positions=is_stack)
+                         det.pixel_size_nm, shape=shape, positions=is_stack,
+                         properties={publish.IMAGE_PROPERTY: title})
         else:
-            publish.add_to_manager(rois, imp)
+            if add_to in ("roi_manager", "both"):
+                publish.add_to_manager(rois, imp)
+            if add_to in ("overlay", "both"):
+                publish.add_to_overlay(
+                    publish.particle_rois(det.particles, det.pixel_size_nm, shape, det.names,
+                                          positions=is_stack, image=title)
+                    if add_to == "both" else rois, imp)
         if selection is not None and imp.getRoi() is None:
             imp.setRoi(selection)
-        publish.fill_table(det.summary(), publish.SUMMARY_TITLE, append=True,
-                           show=not self.headless)
-        # the Results table last: it is then the front table, which saveAs("Results") saves
-        publish.fill_table(det.results(unit, unit_nm), publish.RESULTS_TITLE,
-                           show=not self.headless)
+        show = not self.headless
+        where = publish.table_locations(imp) if show else {}
+        publish.fill_table(det.summary(), publish.SUMMARY_TITLE, append=True, show=show,
+                           location=where.get(publish.SUMMARY_TITLE))
+        rows = det.results(unit, unit_nm)
+        if values.get("results"):
+            publish.fill_table(rows, publish.IMAGEJ_RESULTS, append=False, show=show,
+                               location=where.get(publish.IMAGEJ_RESULTS))
+        # Gold Digger Results last: it is then the front table
+        publish.fill_table(rows, publish.RESULTS_TITLE, append=True, show=show,
+                           location=where.get(publish.RESULTS_TITLE))
 
     def _cmd_folder(self, values: Mapping) -> list[backend.FileResult]:
         from ij import IJ
@@ -243,8 +345,15 @@ class Session:
                 IJ.showStatus(f"Gold Digger: {i + 1}/{total} {display_name(path)}")
             IJ.showProgress(i, max(total, 1))
 
+        IJ.resetEscape()
         batch = run_batch(paths, detector, out, backend.folder_options(values, inp),
-                          progress=tick)
+                          progress=tick, cancel=_escape_pressed)
+        if batch.cancelled:
+            IJ.resetEscape()
+            done = sum(1 for r in batch.results if not r.error)
+            IJ.log(f"Gold Digger: Detect Gold in Folder cancelled (Esc) after {done} of {n} "
+                   f"image(s); their results are in {out} (run it again with Resume "
+                   "ticked to go on from there)")
         results = [backend.file_result(r, out) for r in batch.results]
         for r in results:
             if r.error:
@@ -255,8 +364,11 @@ class Session:
         failed = sum(1 for r in results if r.error)
         total = sum(len(r.detection.particles) for r in results if r.detection)
         IJ.showStatus(f"Gold Digger: {total} particles in {n - failed} image(s)"
-                      + (f", {failed} failed (see Log)" if failed else "")
+                      + (f", {failed} of {n} failed (see Window > Log)" if failed else "")
+                      + (" (cancelled)" if batch.cancelled else "")
                       + f"; results in {out}")
+        if failed:
+            IJ.log(f"Gold Digger: {failed} of {n} image(s) failed (listed above)")
         IJ.log(f"Gold Digger: results in {out} (summary: {summary.name})")
         return results
 
@@ -300,7 +412,8 @@ class Session:
         analyze.run_in_imagej(self, values)
 
 
-def _dialog(command: str, fields: Sequence[Field], defaults: Mapping) -> dict | None:
+def _dialog(command: str, fields: Sequence[Field], defaults: Mapping,
+            preview=None) -> dict | None:
     """Show a GenericDialog for ``fields``; returns the values, None if cancelled.
 
     The command is recorded by ImageJ's macro recorder (when it is recording).
@@ -324,9 +437,21 @@ def _dialog(command: str, fields: Sequence[Field], defaults: Mapping) -> dict | 
             gd.addChoice(f.label, list(f.choices), str(default))
         else:
             gd.addCheckbox(f.label, bool(default))
-    gd.addHelp("<html><b>" + command + "</b><br>" + "<br>".join(
-        f"<b>{f.label.replace('_', ' ')}</b>: {f.help}" for f in fields) + "</html>")
-    gd.showDialog()
+    listener = None
+    if preview is not None:
+        kinds = [f.kind for f in fields]
+        numbers = [f.key for f in fields if f.kind == "number"]
+        strings = [f.key for f in fields if f.kind in ("string", "directory")]
+        gd.addCheckbox("Preview", False)
+        listener = preview(numbers.index("threshold"), strings.index("classes"),
+                           kinds.count("checkbox"))
+        gd.addDialogListener(listener.java)
+    gd.addHelp(help_html(command, fields))
+    try:
+        gd.showDialog()
+    finally:
+        if listener is not None:
+            listener.restore()
     if gd.wasCanceled():
         return None
     values: dict = {}

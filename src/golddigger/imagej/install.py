@@ -29,6 +29,7 @@ from pathlib import Path
 from golddigger import __version__
 from golddigger.errors import GoldDiggerError
 from golddigger.imagej.options import COMMANDS, Field
+from golddigger.imagej.options import help_html as options_help_html
 from golddigger.io.rois import CLASS_COLORS, CLASS_GROUPS
 
 __all__ = [
@@ -135,9 +136,7 @@ def _dialog_code(command: str, fields: Sequence[Field]) -> str:
                          f"{macro_string(str(f.default))});")
         else:
             lines.append(f"\tDialog.addCheckbox({label}, {'true' if f.default else 'false'});")
-    help_html = ("<html><b>" + command + "</b><br>"
-                 + "<br>".join(f"<b>{f.label.replace('_', ' ')}</b>: {f.help}" for f in fields)
-                 + "</html>")
+    help_html = options_help_html(command, fields)
     lines.append(f"\tDialog.addHelp({macro_string(help_html)});")
     lines.append("\tDialog.show();")
     lines.append('\ts = "";')
@@ -151,7 +150,13 @@ def _dialog_code(command: str, fields: Sequence[Field]) -> str:
             lines.append(f'\ts = s + "{key}=" + Dialog.getChoice() + " ";')
         else:
             lines.append(f'\tif (Dialog.getCheckbox()) s = s + "{key} ";')
-    lines += ["\treturn s;", "}"]
+    lines += [
+        "\t// Record the command now, with the dialog's options only: the temporary files the",
+        "\t// command saves and opens later must not reach the recorded macro.",
+        '\tcall("ij.plugin.frame.Recorder.saveCommand");',
+        "\treturn s;",
+        "}",
+    ]
     return "\n".join(lines)
 
 
@@ -165,6 +170,15 @@ def _call_code(argv: Sequence[str]) -> str:
         "function gdCall(what, image, roi, rois, out, opts, slices, stackSize, current, unit,",
         "\t\tname, groups) {",
         f'\treturn exec({prog}, "imagej", "--call=" + what, "--image=" + image,',
+        '\t\t"--roi=" + roi, "--rois=" + rois, "--out=" + out, "--options=" + opts,',
+        '\t\t"--slices=" + slices, "--stack-size=" + stackSize, "--current-slice=" + current,',
+        '\t\t"--unit=" + unit, "--name=" + name, "--groups=" + groups);',
+        "}",
+        "",
+        "// The same, started in the background (Esc can stop it: see gdRun).",
+        "function gdCallDetached(what, image, roi, rois, out, opts, slices, stackSize, current,",
+        "\t\tunit, name, groups) {",
+        f'\treturn exec({prog}, "imagej", "--call=" + what, "--detach", "--image=" + image,',
         '\t\t"--roi=" + roi, "--rois=" + rois, "--out=" + out, "--options=" + opts,',
         '\t\t"--slices=" + slices, "--stack-size=" + stackSize, "--current-slice=" + current,',
         '\t\t"--unit=" + unit, "--name=" + name, "--groups=" + groups);',
@@ -185,6 +199,7 @@ def render_command(command: str, source: str, common: str,
         f"var GD_VERSION = {macro_string(__version__)};",
         f"var GD_COMMAND = {macro_string(command)};",
         f"var GD_PROGRAM = {macro_string(' '.join(argv))};",
+        f"var GD_PROGRAM_FILE = {macro_string(argv[0])};",
         "var GD_GROUPS = newArray(" + ", ".join(str(g) for _, g in groups) + ");",
         "var GD_COLOURS = newArray(" + ", ".join(
             macro_string(CLASS_COLORS.get(d, "#ffff00")) for d, _ in groups) + ");",
@@ -193,6 +208,9 @@ def render_command(command: str, source: str, common: str,
         _dialog_code(command, fields),
         "",
         common.rstrip(),
+        "// a missing program stops here with a message (printed on the terminal in -batch",
+        "// runs) rather than failing later",
+        "gdRequireBackend();",
         "// ---- end of the generated part ----",
     ])
     # functions and var declarations may come anywhere in an ImageJ macro file

@@ -31,6 +31,7 @@ __all__ = [
     "TRAINING_FIELDS",
     "Field",
     "format_options",
+    "help_html",
     "parse_classes",
     "parse_options",
 ]
@@ -79,7 +80,7 @@ class Field:
 
 _MODEL = Field("model", "Model", "string", "default",
                help="a shipped model's name or a model folder ('default': the shipped one)")
-_THRESHOLD = Field("threshold", "Threshold", "number", 0.0,
+_THRESHOLD = Field("threshold", "Threshold (0 = model's)", "number", 0.0,
                    help="score threshold in (0, 1); lower finds more; 0 = the model's tuned one")
 _CLASSES = Field("classes", "Classes", "string", "all",
                  help="particle diameters to report in nm, e.g. 6,12 ('all': every class)")
@@ -92,7 +93,7 @@ _TTA = Field("tta", "Tta", "choice", "1", ("1", "2", "4", "8"),
              help="test-time augmentation passes (N times slower)")
 _PRECISION = Field("precision", "Precision", "choice", "auto", ("auto", "float32", "bfloat16"),
                    help="network arithmetic (auto: bfloat16 where the CPU does it natively)")
-_PIXEL = Field("pixel_size", "Pixel_size", "number", 0.0, digits=4,
+_PIXEL = Field("pixel_size", "Pixel_size (nm, 0 = calibration)", "number", 0.0, digits=4,
                help="nm per pixel; 0 = from the image's calibration (Image > Properties)")
 
 #: Plugins > Gold Digger > Detect Gold.
@@ -105,6 +106,14 @@ DETECT_FIELDS: tuple[Field, ...] = (
     Field("whole_stack", "Whole_stack", "checkbox", False,
           help="every slice of a stack (default: the current slice)"),
     _SIZING, _TTA, _PRECISION,
+    Field("rerun", "Rerun", "choice", "replace", ("replace", "add"),
+          help="replace: this image's earlier gold ROIs and table rows (of the slices "
+               "searched) give way to the new ones; add: keep them"),
+    Field("add_to", "Add_to", "choice", "roi_manager", ("roi_manager", "overlay", "both"),
+          help="where the particle ROIs go: the ROI Manager, the image's overlay, or both"),
+    Field("results", "Results (copy to ImageJ's Results table)", "checkbox", False,
+          help="also put the particle rows into ImageJ's Results table (they are always "
+               "in 'Gold Digger Results')"),
 )
 
 #: Plugins > Gold Digger > Detect Gold in Folder.
@@ -204,6 +213,7 @@ def parse_options(text: str | None, fields: Sequence[Field],
     """
     tokens = _tokens(text or "")
     known = {f.key for f in fields}
+    tokens.pop("preview", None)  # Detect Gold's dialog-only Preview box, when recorded ticked
     unknown = sorted(set(tokens) - known)
     if unknown:
         logger.warning("%s: ignored unknown option(s) %s (known: %s)", command,
@@ -266,3 +276,17 @@ def parse_classes(text: str) -> list[float | str] | None:
     except ValueError:
         raise GoldDiggerError(f"classes={text!r}: give diameters in nm separated by commas, "
                               "e.g. 6,12 (or ranges such as 5-8), or 'all'") from None
+
+
+def help_html(command: str, fields: Sequence[Field]) -> str:
+    """The dialog's Help text: each field, then About (version, default model, what to
+    cite, where the documentation is)."""
+    from golddigger import __version__
+    from golddigger.model.folder import DEFAULT_MODEL
+
+    rows = "<br>".join(f"<b>{f.label.replace('_', ' ')}</b>: {f.help}" for f in fields)
+    return ("<html><b>Gold Digger: " + command + "</b><br>" + rows + "<br><br>"
+            f"<b>About</b>: Gold Digger {__version__}, default model {DEFAULT_MODEL}. "
+            "Documentation: docs/imagej.md of Gold Digger (the commands, their options, "
+            "batch macros). If you publish results, please cite the method, Jerez et al., "
+            "<i>Scientific Reports</i> 2021, and Gold Digger " + __version__ + ".</html>")

@@ -21,24 +21,33 @@ from golddigger.io.rois import class_colors, class_groups
 from golddigger.particles import ParticleTable
 
 __all__ = [
+    "IMAGEJ_RESULTS",
     "RESULTS_TITLE",
     "SUMMARY_TITLE",
     "add_to_manager",
     "add_to_overlay",
     "fill_table",
     "particle_rois",
+    "remove_earlier_rois",
+    "remove_table_rows",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: Window titles of the tables.
-RESULTS_TITLE = "Results"
+#: Window titles of the tables: Gold Digger's own (one row per particle, one per slice), and
+#: ImageJ's system table, which gets a copy of the particle rows only on request (so that
+#: Analyze > Measure keeps its table to itself).
+RESULTS_TITLE = "Gold Digger Results"
 SUMMARY_TITLE = "Gold Digger Summary"
+IMAGEJ_RESULTS = "Results"
+
+#: The ROI property naming the image a particle ROI was found in (what a rerun replaces).
+IMAGE_PROPERTY = "image"
 
 
 def particle_rois(particles: ParticleTable, pixel_size_nm: float, shape: str = "oval",
                   names: Sequence[str] | None = None, positions: bool = False,
-                  groups: bool = True) -> list:
+                  groups: bool = True, image: str = "") -> list:
     """One ImageJ ROI per particle (see the module docstring for the conventions).
 
     Parameters
@@ -54,6 +63,9 @@ def particle_rois(particles: ParticleTable, pixel_size_nm: float, shape: str = "
         the group's colour from ``luts/Glasbey.lut``, and where that file is missing
         (Debian's ImageJ) logs "LUT not found" for every ROI and paints all of them
         yellow; there the group is stored without that look-up.
+    image : str
+        The image's title, stored as the ROI property ``image`` (reruns replace the ROIs
+        that carry it).
     """
     from ij.gui import OvalRoi, PointRoi
     from java.awt import Color
@@ -81,6 +93,8 @@ def particle_rois(particles: ParticleTable, pixel_size_nm: float, shape: str = "
             roi.setStrokeColor(colors[key])  # setGroup replaces the colour
         roi.setProperty("diameter_nm", f"{d:g}")
         roi.setProperty("score", f"{score:.4f}")
+        if image:
+            roi.setProperty(IMAGE_PROPERTY, image)
         if positions:
             roi.setPosition(int(s) + 1)
         rois.append(roi)
@@ -126,6 +140,69 @@ def add_to_manager(rois: Sequence, imp=None, show_all: bool = True):
     return rm
 
 
+def _is_earlier(roi, image: str, slices: set[int] | None) -> bool:
+    """Whether ``roi`` is a Gold Digger particle of ``image`` on one of ``slices`` (1-based;
+    None: any) or without a stack position."""
+    if roi is None or not str(roi.getName() or "").startswith("gold-"):
+        return False
+    if str(roi.getProperty(IMAGE_PROPERTY) or "") != image:
+        return False
+    pos = int(roi.getPosition())
+    return slices is None or pos == 0 or pos in slices
+
+
+def remove_earlier_rois(imp, slices: Sequence[int] | None = None) -> int:
+    """Remove the particle ROIs an earlier Detect Gold put on this image (ROI Manager and
+    overlay) for the 0-based ``slices`` (None: all); returns how many were removed."""
+    from ij.plugin.frame import RoiManager
+
+    image = str(imp.getTitle())
+    wanted = None if slices is None else {int(s) + 1 for s in slices}
+    removed = 0
+    rm = RoiManager.getInstance()
+    if rm is not None:
+        doomed = [i for i in range(int(rm.getCount())) if _is_earlier(rm.getRoi(i), image,
+                                                                         wanted)]
+        for i in reversed(doomed):  # one at a time: "Delete" with none selected asks
+            rm.select(i)
+            rm.runCommand("Delete")
+        if doomed:
+            rm.deselect()
+        removed += len(doomed)
+    overlay = imp.getOverlay()
+    if overlay is not None:
+        doomed = [overlay.get(i) for i in range(int(overlay.size()))
+                  if _is_earlier(overlay.get(i), image, wanted)]
+        for roi in doomed:
+            overlay.remove(roi)
+        removed += len(doomed)
+        imp.setOverlay(overlay if overlay.size() else None)
+    return removed
+
+
+def remove_table_rows(title: str, image: str, slices: Sequence[int] | None = None) -> int:
+    """Delete the rows of table ``title`` whose ``Image`` (or ``image``) is ``image`` and whose
+    ``Slice`` (1-based) is one of the 0-based ``slices``; returns how many."""
+    from ij.measure import ResultsTable
+
+    rt = (ResultsTable.getResultsTable() if title == IMAGEJ_RESULTS
+          else ResultsTable.getResultsTable(title))
+    if rt is None or rt.size() == 0:
+        return 0
+    # the particle table says Image/Slice, the summary (the CLI's columns) image/slice
+    col = next((c for c in ("Image", "image") if rt.getColumnIndex(c) >= 0), None)
+    if col is None:
+        return 0
+    scol = next((c for c in ("Slice", "slice") if rt.getColumnIndex(c) >= 0), None)
+    wanted = None if slices is None else {int(s) + 1 for s in slices}
+    doomed = [i for i in range(int(rt.size()))
+              if str(rt.getStringValue(col, i)) == image
+              and (wanted is None or scol is None or int(rt.getValue(scol, i)) in wanted)]
+    for i in reversed(doomed):
+        rt.deleteRow(i)
+    return len(doomed)
+
+
 def add_to_overlay(rois: Sequence, imp) -> None:
     """Add ROIs to the image's overlay (works headless)."""
     from ij.gui import Overlay
@@ -139,16 +216,17 @@ def add_to_overlay(rois: Sequence, imp) -> None:
 
 
 def fill_table(rows: Sequence[dict], title: str = RESULTS_TITLE, append: bool = False,
-               show: bool = True):
+               show: bool = True, location: tuple[int, int] | None = None):
     """Put rows (dicts of column -> number or text) into an ImageJ ResultsTable.
 
-    ``title`` ``"Results"`` is ImageJ's system table (what ``nResults``/``getResult`` in
-    macros read); other titles are separate table windows. With ``append`` the rows are
-    added to an existing table of that title; otherwise it is cleared first.
+    ``title`` ``"Results"`` (`IMAGEJ_RESULTS`) is ImageJ's system table (what
+    ``nResults``/``getResult`` in macros read); other titles are separate table windows.
+    With ``append`` the rows are added to an existing table of that title; otherwise it is
+    cleared first.
     """
     from ij.measure import ResultsTable
 
-    if title == RESULTS_TITLE:
+    if title == IMAGEJ_RESULTS:
         rt = ResultsTable.getResultsTable()
     else:
         rt = ResultsTable.getResultsTable(title) if _has_table_lookup() else None
@@ -164,9 +242,34 @@ def fill_table(rows: Sequence[dict], title: str = RESULTS_TITLE, append: bool = 
             else:
                 rt.addValue(key, float(value))
     if show:
+        from ij import WindowManager
+
+        new = WindowManager.getWindow(title) is None
         rt.show(title)
         _make_active(title)
+        window = WindowManager.getWindow(title)
+        if new and location is not None and window is not None:
+            window.setLocation(int(location[0]), int(location[1]))
     return rt
+
+
+def table_locations(imp) -> dict[str, tuple[int, int]]:
+    """Where new table windows go so that they hide neither the image nor each other: to
+    the right of the image window (or of the ROI Manager), one below the other."""
+    from ij.plugin.frame import RoiManager
+    from java.awt import Toolkit
+
+    screen = Toolkit.getDefaultToolkit().getScreenSize()
+    x, y = 20, 120
+    win = imp.getWindow() if imp is not None else None
+    if win is not None:
+        x, y = int(win.getX() + win.getWidth() + 10), int(win.getY())
+    rm = RoiManager.getInstance()
+    if rm is not None and rm.isVisible() and abs(int(rm.getX()) - x) < 40:
+        x = int(rm.getX() + rm.getWidth() + 10)
+    x = max(0, min(x, int(screen.width) - 400))
+    return {RESULTS_TITLE: (x, y), SUMMARY_TITLE: (x, y + 260),
+            IMAGEJ_RESULTS: (x, y + 400)}
 
 
 def _make_active(title: str) -> None:

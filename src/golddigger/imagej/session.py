@@ -147,6 +147,12 @@ def close_all(keep_main_window: bool = True) -> None:
     for w in Window.getWindows():
         if keep_main_window and isinstance(w, ImageJ):
             continue
+        if isinstance(w, TextWindow) and str(w.getTitle()) == "Log":
+            # closing the Log makes ImageJ log (and so open a new Log window) from this
+            # thread, racing the event thread over AWT's window table: clear it instead
+            IJ.log("\\Clear")
+            if keep_main_window:
+                continue
         if isinstance(w, TextWindow):
             w.close(False)
         if w is main and not keep_main_window:

@@ -1,13 +1,14 @@
-"""The tables the Gold Digger commands show in ImageJ: one row per particle ("Results") and
-one row per image slice ("Gold Digger Summary").
+"""The tables the Gold Digger commands show in ImageJ: one row per particle ("Gold Digger
+Results") and one row per image slice ("Gold Digger Summary").
 
 Pure Python: the Python-hosted path turns the rows into `ij.measure.ResultsTable` s, the
 macro path writes them as CSV files that the ``.ijm`` opens. Both therefore show the same
 columns and numbers.
 
-Results columns
-    ``Name`` (the ROI's name in the ROI Manager), ``X``, ``Y`` (in the image's calibrated
-    unit, ImageJ's convention: pixel column times pixel width), ``X_px``, ``Y_px``,
+Results columns ("Gold Digger Results")
+    ``Image`` (the image's title), ``Name`` (the ROI's name in the ROI Manager), ``X``,
+    ``Y`` (in the image's calibrated unit, ImageJ's convention: pixel column times pixel
+    width), ``X_px``, ``Y_px``,
     ``Diameter_nm``, ``Class`` (the diameter in nm, a number: ``6``), ``Score``, ``Slice``
     (1-based, as ImageJ), ``Region``.
 Summary columns
@@ -34,7 +35,7 @@ __all__ = [
 ]
 
 #: Columns of the per-particle Results table, in order.
-RESULTS_COLUMNS = ("Name", "X", "Y", "X_px", "Y_px", "Diameter_nm", "Class", "Score",
+RESULTS_COLUMNS = ("Image", "Name", "X", "Y", "X_px", "Y_px", "Diameter_nm", "Class", "Score",
                    "Slice", "Region")
 
 
@@ -56,7 +57,7 @@ def roi_names(particles: ParticleTable, name_prefix: str = "") -> list[str]:
 
 def results_rows(particles: ParticleTable, pixel_size_nm: float, unit: str = "µm",
                  unit_nm: float = 1000.0, region: str = "",
-                 names: Sequence[str] | None = None) -> list[dict]:
+                 names: Sequence[str] | None = None, image: str = "") -> list[dict]:
     """One row per particle.
 
     Parameters
@@ -71,13 +72,15 @@ def results_rows(particles: ParticleTable, pixel_size_nm: float, unit: str = "µ
         What the particles were counted in (a ROI name, ``"image"``).
     names : sequence of str, optional
         ROI names (default: `roi_names`).
+    image : str
+        The image's title (the ``Image`` column, which reruns use to replace rows).
     """
     names = list(names) if names is not None else roi_names(particles)
     f = float(pixel_size_nm) / float(unit_nm)
     rows = []
     for i, (x, y, d, score, s) in enumerate(particles):
         rows.append({
-            "Name": names[i], "X": round(x * f, 6), "Y": round(y * f, 6),
+            "Image": image, "Name": names[i], "X": round(x * f, 6), "Y": round(y * f, 6),
             "X_px": round(x, 2), "Y_px": round(y, 2), "Diameter_nm": float(d),
             "Class": float(d), "Score": round(score, 4), "Slice": int(s) + 1,
             "Region": region,

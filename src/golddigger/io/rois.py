@@ -522,7 +522,8 @@ def _argb(color: str) -> bytes:
 def write_roiset(path: str | Path, particles: ParticleTable, pixel_size_nm: float | None,
                  shape: str = "oval", name_prefix: str = "",
                  colors: Mapping[float, str] | None = None, groups: bool = True,
-                 positions: bool | None = None) -> Path:
+                 positions: bool | None = None,
+                 properties: Mapping[str, str] | None = None) -> Path:
     """Write particles as an ImageJ RoiSet zip (open it in Fiji's ROI Manager).
 
     One ROI per particle, in table order, named ``{name_prefix}gold-{d}nm-{i:04d}`` with
@@ -552,6 +553,8 @@ def write_roiset(path: str | Path, particles: ParticleTable, pixel_size_nm: floa
     positions : bool, optional
         Set each ROI's stack position (``slice + 1``). Default: only when some particle is
         beyond the first slice, so ROIs of a single image show on it whatever its slice.
+    properties : dict of str, optional
+        More properties given to every ROI (e.g. ``{"image": title}``).
 
     Returns
     -------
@@ -605,6 +608,7 @@ def write_roiset(path: str | Path, particles: ParticleTable, pixel_size_nm: floa
         if positions:
             roi.position = int(s) + 1
         props = {"diameter_nm": f"{d:g}", "score": f"{float(score):.4f}"}
+        props.update({str(k): str(v) for k, v in (properties or {}).items()})
         roi.properties = props
         rois.append(roi)
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:

@@ -1,0 +1,183 @@
+"""Detect Gold's Preview: the detections of the dialog's current threshold, live on the image.
+
+The network runs once per preview (`Candidates`: the class maps of the current plane, every
+peak above a low floor); moving the threshold only re-filters those candidates, so the
+overlay follows the dialog at once. `PreviewListener` is the dialog's ``DialogListener``
+(Python-hosted ImageJ): when the *Preview* box is ticked it computes the candidates in the
+background, then draws the particles of the dialog's threshold and classes in the image's
+overlay; unticking it, Cancel or OK put the image's own overlay back.
+
+The preview uses the class maps' sizes (``sizing=maps``) and the current slice; the command
+itself, after OK, runs the full detection.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+
+from golddigger.io.regions import Region
+from golddigger.particles import ParticleTable
+
+__all__ = ["FLOOR", "Candidates", "PreviewListener"]
+
+logger = logging.getLogger(__name__)
+
+#: Peaks below this score are never shown (no threshold in the dialog goes that low).
+FLOOR = 0.05
+
+
+class Candidates:
+    """Every peak of one plane's class maps above `FLOOR`, in the plane's pixels."""
+
+    def __init__(self, detector, plane: np.ndarray, pixel_size_nm: float,
+                 region: Region | None = None, tta: int = 1) -> None:
+        from golddigger.model.postprocess import maps_to_particles
+
+        self.detector = detector
+        self.pixel_size_nm = float(pixel_size_nm)
+        maps, (fx, fy) = detector.predict_maps(np.asarray(plane), pixel_size_nm, tta=tta)
+        classes = list(detector.classes)
+        x, y, d, score = maps_to_particles(maps, classes, detector.pixel_size_nm,
+                                           [FLOOR] * len(classes))
+        del maps
+        x = (x + 0.5) / fx - 0.5
+        y = (y + 0.5) / fy - 0.5
+        table = ParticleTable(x, y, d, score, np.zeros(x.size, dtype=np.int64))
+        if region is not None:
+            table = table[region.contains(table.x, table.y)]
+        self.table = table
+
+    def at(self, threshold: float | None = None,
+           classes: Sequence[float] | None = None) -> ParticleTable:
+        """The candidates that pass ``threshold`` (None or 0: the model's per-class ones)
+        and are of ``classes`` (None: all)."""
+        det = self.detector
+        t = self.table
+        thresholds = np.asarray(det.class_thresholds(threshold or None))
+        known = np.asarray(det.classes, dtype=float)
+        idx = np.abs(t.diameter_nm[:, None] - known[None, :]).argmin(axis=1) if len(t) else \
+            np.zeros(0, dtype=int)
+        keep = t.score >= thresholds[idx] if len(t) else np.zeros(0, dtype=bool)
+        if classes:
+            keep &= np.isin(known[idx], [known[np.abs(known - c).argmin()] for c in classes])
+        return t[keep]
+
+
+def _dialog_listener_class():
+    from jpype import JImplements, JOverride
+
+    @JImplements("ij.gui.DialogListener")
+    class _Listener:
+        def __init__(self, owner):
+            self.owner = owner
+
+        @JOverride
+        def dialogItemChanged(self, gd, event):  # noqa: N802 - ImageJ's interface
+            try:
+                self.owner.changed(gd)
+            except Exception:  # a preview must never break the dialog
+                logger.exception("preview failed")
+            return True
+
+    return _Listener
+
+
+class PreviewListener:
+    """Keeps the image's overlay showing the detections of the dialog's threshold while its
+    *Preview* check box is ticked.
+
+    Parameters
+    ----------
+    imp : ij.ImagePlus
+    make_candidates : callable
+        ``make_candidates() -> Candidates`` for the image's current plane and region (run
+        once, in a background thread, the first time Preview is ticked).
+    threshold_index, classes_index, preview_index : int
+        Positions of the threshold among the dialog's numeric fields, of the classes among
+        its string fields and of Preview among its check boxes.
+    """
+
+    def __init__(self, imp, make_candidates, threshold_index: int, classes_index: int,
+                 preview_index: int, shape: str = "oval") -> None:
+        self.imp = imp
+        self.make_candidates = make_candidates
+        self.indexes = (threshold_index, classes_index, preview_index)
+        self.shape = shape
+        self.original = imp.getOverlay()
+        self.candidates: Candidates | None = None
+        self.shown = -1  # particles in the preview overlay now (-1: none shown)
+        self._busy = False
+        self.java = _dialog_listener_class()(self)
+
+    # -- reading the dialog
+    def _state(self, gd) -> tuple[bool, float | None, list[float] | None]:
+        from golddigger.imagej.options import parse_classes
+
+        ti, ci, pi = self.indexes
+        on = bool(gd.getCheckboxes().get(pi).getState())
+        try:
+            thr = float(str(gd.getNumericFields().get(ti).getText()))
+        except ValueError:
+            thr = None
+        try:
+            classes = parse_classes(str(gd.getStringFields().get(ci).getText()))
+        except Exception:
+            classes = None
+        if thr is not None and not 0 <= thr < 1:
+            thr = None
+        return on, thr, classes
+
+    def changed(self, gd) -> None:
+        on, thr, classes = self._state(gd)
+        if not on:
+            self.restore()
+            return
+        if self.candidates is None:
+            if not self._busy:
+                self._busy = True
+                from ij import IJ
+
+                IJ.showStatus("Gold Digger: preview (computing the maps once)...")
+                threading.Thread(target=self._compute, args=(gd,), daemon=True).start()
+            return
+        self.draw(thr, classes)
+
+    def _compute(self, gd) -> None:
+        try:
+            self.candidates = self.make_candidates()
+        finally:
+            self._busy = False
+        on, thr, classes = self._state(gd)
+        if on:
+            self.draw(thr, classes)
+
+    # -- the overlay
+    def draw(self, threshold: float | None, classes) -> None:
+        from ij import IJ
+        from ij.gui import Overlay
+
+        from golddigger.imagej import publish
+
+        found = self.candidates.at(threshold, classes)
+        rois = publish.particle_rois(found, self.candidates.pixel_size_nm, self.shape,
+                                     groups=False)
+        overlay = Overlay()
+        if self.original is not None:
+            for i in range(int(self.original.size())):
+                overlay.add(self.original.get(i))
+        for roi in rois:
+            roi.setPosition(0)
+            overlay.add(roi)
+        self.imp.setOverlay(overlay)
+        self.shown = len(found)
+        IJ.showStatus(f"Gold Digger preview: {len(found)} particles")
+
+    def restore(self) -> None:
+        """Put the image's own overlay back."""
+        if self.shown >= 0:
+            self.imp.setOverlay(self.original)
+            self.shown = -1
