@@ -661,3 +661,32 @@ def test_messages_speak_imagej(tmp_path, capsys):
     out = capsys.readouterr().out.strip()
     assert code == 2 and out.startswith("GOLDDIGGER ERROR my image.tif"), out
     assert "--" not in out and str(tmp) not in out
+
+
+@pytest.mark.parametrize("threshold", [None, 0.3, 0.6])
+def test_preview_candidates_equal_predict(threshold):
+    """Fiji's Preview shows what Detect Gold adds: the live candidates, re-thresholded
+    without the network, equal `Detector.predict` on the same plane and region."""
+    import numpy as np
+
+    from golddigger.imagej.preview import Candidates
+    from golddigger.io.regions import Region
+    from golddigger.model.detector import Detector
+    from golddigger.synth import SynthConfig, generate
+
+    det = Detector.from_pretrained(threads=1, precision="float32")
+    sample = generate(SynthConfig(shape=(320, 320)), seed=5)
+    plane = np.asarray(sample.image)
+    px = sample.pixel_size_nm
+    region = Region.from_polygon([(20, 20), (300, 40), (280, 300), (30, 260)])
+    cands = Candidates(det, plane, px, region)
+    calls = []
+    hook = det._net.register_forward_hook(lambda *a: calls.append(1))
+    got = cands.at(threshold)
+    assert calls == []  # re-thresholding runs no network
+    want = det.predict(plane, px, threshold=threshold, region=region)
+    hook.remove()
+    assert calls  # (the hook does see the network when it runs)
+    assert len(got) == len(want) > 0
+    np.testing.assert_allclose(got.xy, want.xy, atol=1e-6)
+    np.testing.assert_array_equal(got.diameter_nm, want.diameter_nm)

@@ -7,8 +7,8 @@ overlay follows the dialog at once. `PreviewListener` is the dialog's ``DialogLi
 background, then draws the particles of the dialog's threshold and classes in the image's
 overlay; unticking it, Cancel or OK put the image's own overlay back.
 
-The preview uses the class maps' sizes (``sizing=maps``) and the current slice; the command
-itself, after OK, runs the full detection.
+The preview uses the model's sizing and the current slice, through the same steps as
+`Detector.predict` (`golddigger.live`), so it shows what OK will add for that slice.
 """
 
 from __future__ import annotations
@@ -20,51 +20,30 @@ from collections.abc import Sequence
 import numpy as np
 
 from golddigger.io.regions import Region
+from golddigger.live import FLOOR, find_candidates
 from golddigger.particles import ParticleTable
 
 __all__ = ["FLOOR", "Candidates", "PreviewListener"]
 
 logger = logging.getLogger(__name__)
 
-#: Peaks below this score are never shown (no threshold in the dialog goes that low).
-FLOOR = 0.05
-
-
 class Candidates:
-    """Every peak of one plane's class maps above `FLOOR`, in the plane's pixels."""
+    """Every particle of one plane scoring at least `FLOOR` (`golddigger.live`: the
+    network once), in the plane's pixels; `at` applies a threshold without the network."""
 
     def __init__(self, detector, plane: np.ndarray, pixel_size_nm: float,
                  region: Region | None = None, tta: int = 1) -> None:
-        from golddigger.model.postprocess import maps_to_particles
-
         self.detector = detector
         self.pixel_size_nm = float(pixel_size_nm)
-        maps, (fx, fy) = detector.predict_maps(np.asarray(plane), pixel_size_nm, tta=tta)
-        classes = list(detector.classes)
-        x, y, d, score = maps_to_particles(maps, classes, detector.pixel_size_nm,
-                                           [FLOOR] * len(classes))
-        del maps
-        x = (x + 0.5) / fx - 0.5
-        y = (y + 0.5) / fy - 0.5
-        table = ParticleTable(x, y, d, score, np.zeros(x.size, dtype=np.int64))
-        if region is not None:
-            table = table[region.contains(table.x, table.y)]
-        self.table = table
+        self.region = region
+        self.table = find_candidates(detector, np.asarray(plane), pixel_size_nm, tta=tta)
 
     def at(self, threshold: float | None = None,
            classes: Sequence[float] | None = None) -> ParticleTable:
-        """The candidates that pass ``threshold`` (None or 0: the model's per-class ones)
-        and are of ``classes`` (None: all)."""
-        det = self.detector
-        t = self.table
-        thresholds = np.asarray(det.class_thresholds(threshold or None))
-        known = np.asarray(det.classes, dtype=float)
-        idx = np.abs(t.diameter_nm[:, None] - known[None, :]).argmin(axis=1) if len(t) else \
-            np.zeros(0, dtype=int)
-        keep = t.score >= thresholds[idx] if len(t) else np.zeros(0, dtype=bool)
-        if classes:
-            keep &= np.isin(known[idx], [known[np.abs(known - c).argmin()] for c in classes])
-        return t[keep]
+        """The particles `Detector.predict` would report with ``threshold`` (None or 0:
+        the model's per-class ones) and ``classes`` (None: all)."""
+        return self.detector.apply_thresholds(self.table, threshold or None,
+                                              list(classes) if classes else None, self.region)
 
 
 def _dialog_listener_class():

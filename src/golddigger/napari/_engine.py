@@ -1,13 +1,9 @@
 """The napari plugin's only doors into the engine: candidates once, thresholds live, and
 the analysis.
 
-`find_candidates` runs the first three steps of `Detector.predict` on one plane
-(`Detector.compute_maps`, the only one that runs the network; `Detector.find_candidates`
-with a low ``floor``; `Detector.measure`); `select_particles` runs the last,
-`Detector.apply_thresholds`, as often as the threshold slider moves. Because the
-cross-class suppression keeps the strongest candidate whatever the floor, selecting from
-candidates at a lower floor gives the same particles as `Detector.predict` with the higher
-threshold.
+`find_candidates` (from `golddigger.live`, shared with Fiji's Preview) runs the first
+three steps of `Detector.predict` on one plane, the network once; `select_particles` runs
+the last, `Detector.apply_thresholds`, as often as the threshold slider moves.
 
 No napari here: these are plain functions, tested without a display.
 """
@@ -18,50 +14,13 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from golddigger.io.regions import Region
+from golddigger.live import FLOOR, find_candidates
 from golddigger.particles import ParticleTable
 
 __all__ = ["FLOOR", "find_candidates", "run_analysis", "select_particles"]
 
 logger = logging.getLogger(__name__)
-
-#: Lowest threshold the live slider offers; candidates are kept down to it.
-FLOOR = 0.05
-
-
-def find_candidates(detector, plane: np.ndarray, pixel_size_nm: float, slice_index: int = 0,
-                    floor: float = FLOOR, sizing: str | None = None,
-                    tta: int = 1) -> ParticleTable:
-    """Every particle of one 2D plane scoring at least ``floor``, sized: the network runs
-    once.
-
-    Parameters
-    ----------
-    detector : golddigger.model.detector.Detector
-    plane : (Y, X) array
-    pixel_size_nm : float
-    slice_index : int
-        Stored in the table's ``slice`` column.
-    floor : float
-        The lowest threshold that `select_particles` will be asked for.
-    sizing : {"maps", "image"}, optional
-        Default: the model's.
-    tta : int
-        Test-time augmentation passes (see `Detector.predict`).
-
-    Returns
-    -------
-    ParticleTable
-        Centres in pixels of ``plane``, diameter = class, score = peak probability.
-    """
-    plane = np.asarray(plane)
-    maps = detector.compute_maps(plane, pixel_size_nm, tta=tta, slice_index=slice_index)
-    candidates = detector.find_candidates(maps, floor=float(floor))
-    del maps
-    return detector.measure(candidates, plane, pixel_size_nm, sizing)
-
 
 def select_particles(candidates: ParticleTable, detector, threshold: float | None = None,
                      classes: Sequence[float] | None = None,
