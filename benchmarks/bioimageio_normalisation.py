@@ -28,9 +28,7 @@ from golddigger.model.detector import Detector, _sigmoid_inplace, tiled_forward
 from golddigger.model.postprocess import maps_to_particles
 from golddigger.model.preprocess import resample_plane, robust_stats
 from golddigger.particles import ParticleTable
-
-sys.path.insert(0, str(Path(__file__).parent))
-from cv_accuracy import load_samples  # noqa: E402
+from golddigger.training_data import load_labelled_folder as load_samples
 
 
 def particles(det: Detector, maps: np.ndarray, fx: float, fy: float) -> ParticleTable:

@@ -28,9 +28,7 @@ from scipy import ndimage as ndi
 from golddigger.evaluate import evaluate_many
 from golddigger.model.detector import Detector
 from golddigger.particles import ParticleTable
-
-sys.path.insert(0, str(Path(__file__).parent))
-from cv_accuracy import load_samples  # noqa: E402
+from golddigger.training_data import load_labelled_folder as load_samples
 
 #: image, labels, pixel size -> changed image, labels, pixel size, classes to ask for
 Case = Callable[[np.ndarray, ParticleTable, float],
