@@ -259,7 +259,8 @@ def run(args) -> int:
                                        image.shape_yx if image is not None else None)
             elif args.roi is not None:
                 logger.warning("%s: no ROI for %s in %s; estimating the region from the "
-                               "particles (Ripley-Rasson; no tests unless --estimate-region convex)", path.name, stem, args.roi)
+                               "particles (Ripley-Rasson; no tests unless --estimate-region "
+                               "convex)", path.name, stem, args.roi)
             slices = (np.unique(particles.slice).tolist() if len(particles) else [0])
             done = []
             for s in slices:
