@@ -12,9 +12,11 @@
 //
 // In a macro:
 //   run("Analyze Gold Distribution", "region=selection simulations=499 output=[/data/analysis]");
-// Options: region (selection|roi_manager|hull), default_class (nm, for points that state
-// no class), pixel_size (nm/px; 0 = the image's calibration), simulations,
-// cluster_distance (nm), min_cluster_size, output, overwrite, append, plots.
+// Options: region (selection|roi_manager|hull), convex_estimate (with no region: run the
+// tests on a convex region estimated from the particles; convex membranes only; off: no
+// tests, the Log says why), default_class (nm, for points that state no class), pixel_size
+// (nm/px; 0 = the image's calibration), simulations, cluster_distance (nm),
+// min_cluster_size, output, overwrite, append, plots.
 //@GENERATED@
 
 requires("1.52t");

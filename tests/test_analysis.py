@@ -263,6 +263,60 @@ def test_analyze_default_region_and_input_checks():
     assert empty.monte_carlo is None and empty.tables()["summary"][0]["n"] == 0
 
 
+def test_no_region_runs_no_tests_and_says_why(tmp_path, capsys):
+    """Without a region, counts/densities/NND/clusters on the Ripley-Rasson estimate, but no
+    randomness tests (a convex estimate misleads for non-convex membranes); the summary,
+    settings and the CLI line say why, and randomness.csv keeps its header."""
+    from golddigger.cli.main import main
+
+    particles, _ = _ring_particles(40, seed=3)
+    res = analyze(particles, 1.0, n_sim=9, name="ring")
+    assert res.monte_carlo is None and res.randomness_rows() == []
+    assert len(res.cls) == 40 and res.area_um2 > 0
+    note = res.settings["tests_note"]
+    assert note.startswith("randomness tests not run") and "--roi" in note
+    assert "--estimate-region convex" in note
+    assert "estimate" in res.settings["region_rule"]
+    assert {row["tests_note"] for row in res.summary_rows()} == {note}
+    written = write_outputs(res, tmp_path / "w", plots=False)
+    header = written["randomness"].read_text().splitlines()
+    assert len(header) == 1 and header[0].startswith("image,region,statistic,relation")
+    assert "p_adjusted" in header[0] and "verdict" in header[0]
+    # n_sim = 0: the user asked for no tests; nothing to explain
+    assert analyze(particles, 1.0, n_sim=0).settings["tests_note"] == ""
+    with pytest.raises(ValueError, match="estimate_region"):
+        analyze(particles, 1.0, n_sim=0, estimate_region="hull")
+    csv_path = tmp_path / "ring.csv"
+    particles.to_csv(csv_path)
+    assert main(["analyze", str(csv_path), "-o", str(tmp_path / "cli"), "--pixel-size", "1",
+                 "--n-sim", "9", "--no-plots"]) == 0
+    line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("ring [")]
+    assert len(line) == 1 and "randomness tests not run" in line[0]
+    assert "--estimate-region convex" in line[0]
+    assert len((tmp_path / "cli" / "ring" / "randomness.csv").read_text().splitlines()) == 1
+
+
+def test_convex_estimate_opt_in_runs_the_tests(tmp_path):
+    from golddigger.cli.main import main
+
+    particles, region = _ring_particles(40, seed=3)
+    res = analyze(particles, 1.0, n_sim=9, estimate_region="convex")
+    assert res.monte_carlo is not None and len(res.randomness_rows()) > 0
+    assert res.settings["tests_note"] == "" and res.settings["estimate_region"] == "convex"
+    assert "by request" in res.settings["region_rule"]
+    # with a region given, the tests run whatever estimate_region says
+    given = analyze(particles, 1.0, region, n_sim=9)
+    assert given.monte_carlo is not None and given.settings["tests_note"] == ""
+    csv_path = tmp_path / "ring.csv"
+    particles.to_csv(csv_path)
+    assert main(["analyze", str(csv_path), "-o", str(tmp_path / "cli"), "--pixel-size", "1",
+                 "--n-sim", "9", "--no-plots", "-q", "--estimate-region", "convex"]) == 0
+    rows = (tmp_path / "cli" / "ring" / "randomness.csv").read_text().splitlines()
+    assert len(rows) > 1
+    settings = json.loads((tmp_path / "cli" / "ring" / "settings.json").read_text())
+    assert settings["estimate_region"] == "convex"
+
+
 def test_cli_analyze(tmp_path):
     from golddigger.cli.main import main
 

@@ -276,3 +276,33 @@ def test_fiji_analyze_named_regions_append_columns_and_log(tmp_path):
     settings = list((tmp_path / "res").rglob("settings.json"))
     assert len(settings) == 2
     assert all('"cluster_distance_nm": 20.0' in p.read_text() for p in settings)
+
+
+def test_fiji_analyze_hull_says_why_no_tests_and_convex_opt_in(tmp_path):
+    """Region=hull: no tests, one Log line says why; Convex_estimate runs them."""
+    from argparse import Namespace
+
+    from golddigger.imagej.analyze import run_from_files
+    from golddigger.imagej.calls import ANALYZE_FIELDS
+    from golddigger.imagej.options import parse_options
+    from golddigger.io.images import write_tiff
+    from golddigger.io.rois import write_roiset
+
+    write_tiff(tmp_path / "image.tif", np.zeros((300, 300), np.uint8), 1.0)
+    xy = np.random.default_rng(4).uniform(10, 290, (40, 2))
+    rois = tmp_path / "rois.zip"
+    write_roiset(rois, ParticleTable(xy[:, 0], xy[:, 1], np.full(40, 6.0)), 1.0)
+    for opt_in, out in (("", "a"), (" convex_estimate", "b")):
+        (tmp_path / out).mkdir()
+        values = parse_options(f"region=hull simulations=9{opt_in} "
+                               f"output=[{tmp_path / out / 'res'}]", ANALYZE_FIELDS)
+        args = Namespace(out=str(tmp_path / out), image=str(tmp_path / "image.tif"),
+                         current_slice=0, rois=str(rois), roi="", name="hull.tif")
+        run_from_files(args, values)
+        log = (tmp_path / out / "ij-log.txt").read_text()
+        with open(tmp_path / out / "ij-randomness.csv", newline="") as fh:
+            tests = list(csv.DictReader(fh))
+        if opt_in:
+            assert tests and "tests not run" not in log and "tests significant" in log
+        else:
+            assert not tests and "randomness tests not run" in log and "Convex_estimate" in log

@@ -43,6 +43,17 @@ BACKGROUND_WORDS = ("background", "non-specific", "nonspecific")
 
 logger = logging.getLogger(__name__)
 
+#: The values of ``estimate_region``: without a region, run the tests on a convex estimate.
+ESTIMATE_REGION_CHOICES = ("convex",)
+
+#: Why the tests are not run on a region estimated from the particles (one line, shown in
+#: the summary, the CLI and the Fiji Log).
+NO_TESTS_NOTE = (
+    "randomness tests not run: no region was given, and a window estimated from the "
+    "particles is convex, which misleads for L-shaped or curved membranes; give the membrane "
+    "outline (--roi, or a selection in Fiji), or for a convex membrane patch opt in with "
+    "--estimate-region convex (Fiji: Convex_estimate)")
+
 
 def nearest_by_class(xy: np.ndarray, cls: np.ndarray, n_classes: int
                      ) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -124,8 +135,8 @@ def analyze(particles: ParticleTable, pixel_size_nm: float, region=None, *,
             min_cluster_size: int = DEFAULT_MIN_CLUSTER_SIZE,
             n_sim: int = DEFAULT_N_SIM, seed: int | None = 0, alpha: float = DEFAULT_ALPHA,
             hard_core: float = 1.0, r_max_nm: float | None = None,
-            buffer_nm: float | None = None, slice: int | None = None, name: str = "",
-            association: bool = True,
+            buffer_nm: float | None = None, estimate_region: str | None = None,
+            slice: int | None = None, name: str = "", association: bool = True,
             progress: Callable[[int, int], None] | None = None) -> AnalysisResult:
     """Density, nearest neighbours, clusters and randomness tests of one image's particles.
 
@@ -138,7 +149,10 @@ def analyze(particles: ParticleTable, pixel_size_nm: float, region=None, *,
     region : Region, shapely geometry or bool mask, optional
         Where to analyse, in pixels of the same image. Particles outside are left out.
         Default: the Ripley-Rasson estimate of the (convex) window from the particles
-        (`geometry.ripley_rasson_window`); the tables name the region used.
+        (`geometry.ripley_rasson_window`), for the area and densities (labelled as an
+        estimate); the randomness and association tests are then *not* run (a convex
+        estimate misleads for non-convex membranes; see ``estimate_region``), and
+        ``settings["tests_note"]`` says why.
     classes : sequence of float, optional
         Size classes (nm); each particle gets the nearest. Default: the diameters present.
     cluster_distance_nm : float
@@ -198,6 +212,9 @@ def analyze(particles: ParticleTable, pixel_size_nm: float, region=None, *,
             "slices; analyse one slice at a time (slice=...)")
     region = _as_region(region)
     classes = check_classes(classes)
+    if estimate_region is not None and estimate_region not in ESTIMATE_REGION_CHOICES:
+        raise ValueError(f"estimate_region must be one of {ESTIMATE_REGION_CHOICES} or None, "
+                         f"got {estimate_region!r}")
     given = region is not None
     if region is None:
         if len(particles) == 0:
@@ -235,11 +252,16 @@ def analyze(particles: ParticleTable, pixel_size_nm: float, region=None, *,
     r_max = float(r_max_nm) if r_max_nm is not None else default_r_max(geom)
     if r_max <= 0:
         raise ValueError(f"r_max must be > 0 nm, got {r_max}")
+    tests_note = ""
     if given:
         rule = "given"
     elif buffer_nm is None:
         rule = ("estimated from the particles: Ripley-Rasson convex window (hull scaled by "
-                "sqrt(n/(n-m)))")
+                "sqrt(n/(n-m))); area and densities are estimates")
+        if estimate_region == "convex":
+            rule += "; tests on it by request (convex membranes only)"
+        elif n_sim > 0:
+            tests_note = NO_TESTS_NOTE
     else:
         rule = f"estimated from the particles: convex hull + {buffer_nm:g} nm (biased)"
     settings = {"name": name, "pixel_size_nm": px, "region": region.name or "given",
@@ -249,10 +271,14 @@ def analyze(particles: ParticleTable, pixel_size_nm: float, region=None, *,
                 "alpha": float(alpha), "hard_core": float(hard_core), "r_max_nm": r_max,
                 "buffer_nm": None if buffer_nm is None else float(buffer_nm), "slice": slice,
                 "association": bool(association),
+                "estimate_region": None if given else estimate_region,
+                "tests_note": tests_note,
                 "multiple_testing": "Holm over all tests of this image and region"}
     _warn_overlaps(xy, cls, classes, hard_core, name)
     mc = None
-    if n_sim > 0 and len(particles) >= 2:
+    if tests_note:
+        logger.info("%s: %s", name or "analyze", tests_note)
+    elif n_sim > 0 and len(particles) >= 2:
         model = NullModel(geom, class_names, tuple(classes),
                           tuple(int(np.sum(cls == c)) for c in range(len(classes))),
                           hard_core=hard_core, r=np.linspace(0.0, r_max, N_R),

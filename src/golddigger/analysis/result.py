@@ -54,7 +54,8 @@ class AnalysisResult:
         Cluster of each particle (0 = none).
     clusters : list of Cluster
     monte_carlo : MonteCarloResult or None
-        The randomness tests (None when ``n_sim = 0`` or too few particles).
+        The randomness tests (None when ``n_sim = 0``, too few particles, or no region
+        given without ``estimate_region``).
     settings : dict
         The parameters used.
     edge_distance_nm : numpy.ndarray
@@ -140,6 +141,7 @@ class AnalysisResult:
             row["background_density_per_um2"] = bg
             row["specific_density_per_um2"] = row["density_per_um2"] - bg
             row["region_rule"] = str(self.settings.get("region_rule", "given"))
+            row["tests_note"] = str(self.settings.get("tests_note", ""))
         return [{**self._keys(), **row} for row in rows]
 
     def nnd_rows(self) -> list[dict]:
@@ -194,7 +196,8 @@ class AnalysisResult:
         return rows
 
     def randomness_rows(self) -> list[dict]:
-        """One row per test (empty without Monte Carlo)."""
+        """One row per test (empty without Monte Carlo, e.g. with no region given:
+        ``settings["tests_note"]`` says why)."""
         if self.monte_carlo is None:
             return []
         return [{**self._keys(), **t.to_row(self.monte_carlo.alpha)}

@@ -24,9 +24,11 @@ ROI sets or Results tables; a folder gives its particle CSVs. --roi and --image 
 (used for every input) or a folder holding <stem>.roi/.zip/_mask.png/_region.csv and
 <stem>.tif/.png/.jpg. A ROI set with several named area ROIs (synapse, extrasynaptic,
 background) is analysed region by region; a region named 'background' gives the
-non-specific density. Without --roi the region is estimated from the particles (Ripley-
-Rasson: their convex hull enlarged by sqrt(n/(n-m)); right for convex membrane patches
-only: outline L-shaped or curved membranes).
+non-specific density. Without --roi the area is estimated from the particles (Ripley-
+Rasson: their convex hull enlarged by sqrt(n/(n-m))) for counts, densities, NND and
+clusters, but the randomness/association tests are not run (a convex estimate misleads for
+L-shaped or curved membranes): give --roi, or for a convex membrane patch opt in with
+--estimate-region convex.
 
 outputs in OUTDIR/<stem>/ (OUTDIR/<stem>/<region>/ for several regions, .../slice<N>/ for
 stacks): summary.csv (counts, area, density per um2), nnd.csv (per particle: nearest
@@ -52,6 +54,10 @@ def add_parser(sub) -> None:
     p.add_argument("--roi", type=Path, metavar="FILE_OR_DIR",
                    help="the region: ImageJ .roi/.zip, mask image, or CSV of x,y polygon "
                         "vertices (pixels); a folder gives one per input")
+    p.add_argument("--estimate-region", choices=["convex"], default=None,
+                   help="without --roi: run the tests on the region estimated from the "
+                        "particles (Ripley-Rasson convex window; convex membranes only). "
+                        "Default: no tests without --roi")
     p.add_argument("--pixel-size", type=float, metavar="NM",
                    help="nm per pixel (default: the calibration of --image)")
     p.add_argument("--image", type=Path, metavar="FILE_OR_DIR",
@@ -220,7 +226,8 @@ def run(args) -> int:
         min_cluster_size=(DEFAULT_MIN_CLUSTER_SIZE if args.min_cluster_size is None
                           else args.min_cluster_size),
         n_sim=n_sim, seed=args.seed, alpha=DEFAULT_ALPHA if args.alpha is None else args.alpha,
-        hard_core=args.hard_core, r_max_nm=args.r_max, classes=classes)
+        hard_core=args.hard_core, r_max_nm=args.r_max, classes=classes,
+        estimate_region=args.estimate_region)
     combined = [args.output / f for f in COMBINED_FILES]
     if not args.overwrite and len(paths) > 1:
         existing = [p for p in combined if p.exists()]
@@ -252,7 +259,8 @@ def run(args) -> int:
                                        image.shape_yx if image is not None else None)
             elif args.roi is not None:
                 logger.warning("%s: no ROI for %s in %s; estimating the region from the "
-                               "particles (Ripley-Rasson)", path.name, stem, args.roi)
+                               "particles (Ripley-Rasson; no tests unless --estimate-region "
+                               "convex)", path.name, stem, args.roi)
             slices = (np.unique(particles.slice).tolist() if len(particles) else [0])
             done = []
             for s in slices:
@@ -324,7 +332,7 @@ def _one_line(result, outdir: Path) -> str:
     density = len(result.cls) / result.area_um2
     where = result.region_name
     if result.settings.get("region_rule", "given") != "given":
-        where = "region estimated from the particles (Ripley-Rasson, convex)"
+        where = "area estimated from the particles (Ripley-Rasson, convex)"
     text = (f"{result.name} [{where}]: {len(result.cls)} particles ({counts}) in "
             f"{result.area_um2:.4g} um2 = {density:.4g}/um2; {len(result.clusters)} clusters")
     mc = result.monte_carlo
@@ -335,4 +343,6 @@ def _one_line(result, outdir: Path) -> str:
                  + (": " + ", ".join(f"{t.statistic} {t.relation} {t.verdict} "
                                      f"(p_adj = {t.p_adjusted:.3g})" for t in sig)
                     if sig else ""))
+    elif result.settings.get("tests_note"):
+        text += f"; {result.settings['tests_note']}"
     return text + f" -> {outdir}/"

@@ -6,7 +6,8 @@ detections and the user's own points; see `golddigger.imagej.backend.particles_f
 for how classes are told). The region follows `golddigger analyze`'s rules: the current
 area selection; the ROI Manager's area ROIs (several differently named ones, such as
 synapse / extrasynaptic / background, are analysed region by region); or (``hull``) the
-Ripley-Rasson estimate from the particles. The tables carry ``image`` and ``region``
+Ripley-Rasson estimate from the particles (area and densities only: the tests run on it only
+with ``convex_estimate``, convex membranes). The tables carry ``image`` and ``region``
 columns and, with ``append`` (default), grow across images instead of being replaced.
 """
 
@@ -57,7 +58,11 @@ def _options(values: Mapping[str, object]) -> dict:
         v = values.get(key)
         return default if v is None or v == "" else float(v)
 
+    convex = values.get("convex_estimate")
+    convex = str(convex).lower() in ("1", "true", "yes") if isinstance(convex, str) else bool(
+        convex)
     return {"n_sim": int(round(num("simulations", DEFAULT_N_SIM))),
+            "estimate_region": "convex" if convex else None,
             "cluster_distance_nm": num("cluster_distance", DEFAULT_CLUSTER_DISTANCE_NM),
             "min_cluster_size": int(round(num("min_cluster_size", DEFAULT_MIN_CLUSTER_SIZE)))}
 
@@ -202,8 +207,7 @@ def _log_lines(results) -> list[str]:
     for res in results:
         rule = res.settings.get("region_rule", "given")
         where = res.region_name if rule == "given" else (
-            "region estimated from the particles (Ripley-Rasson; outline non-convex "
-            "membranes)")
+            "area estimated from the particles (Ripley-Rasson, convex)")
         mc = res.monte_carlo
         text = f"  {res.name} [{where}]: {len(res.cls)} particles in {res.area_um2:.4g} um2"
         if mc is not None:
@@ -211,6 +215,8 @@ def _log_lines(results) -> list[str]:
                    and not t.verdict.startswith("not valid")]
             text += f"; {len(sig)} of {len(mc.tests)} tests significant (Holm)"
             text += "".join(f"; {t.statistic} {t.relation} {t.verdict}" for t in sig)
+        elif res.settings.get("tests_note"):
+            text += f"; {res.settings['tests_note']}"
         lines.append(text)
     return lines
 

@@ -149,7 +149,11 @@ ANALYZE_FIELDS: tuple[Field, ...] = (
     Field("region", "Region", "choice", "selection", ("selection", "roi_manager", "hull"),
           help="the analysis region: the current selection, the area ROIs of the ROI "
                "Manager (several named ones: analysed region by region), or estimated "
-               "from the particles (Ripley-Rasson; convex membranes only)"),
+               "from the particles (Ripley-Rasson; area and densities only: no tests unless "
+               "Convex_estimate)"),
+    Field("convex_estimate", "Convex_estimate", "checkbox", False,
+          help="estimate a convex region from the particles (convex membranes only): with "
+               "no region, run the tests on it"),
     Field("default_class", "Default_class", "number", 6.0, digits=1,
           help="diameter (nm) of point ROIs that state no class"),
     _PIXEL,
