@@ -51,3 +51,42 @@ def tiny_model(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("model") / "tiny"
     return write_model_folder(folder, ModelConfig(name="tiny", base_channels=4, tile_size=128),
                               UNetGenerator(3, 4, 4).state_dict(), {"threshold": 0.5}, {})
+
+
+def start_private_xvfb(first: int = 91, screen: str = "1280x1024x24") -> str:
+    """Start a private X display (windows never reach the user's screen) and return its
+    name (":N"); skips the test when Xvfb is missing or does not start. It must outlive
+    the GUI toolkit: Java's AWT and Qt end the process when their X server goes away, so
+    a watchdog stops Xvfb only after this test process has exited."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    if shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb is not installed")
+    n = next(n for n in range(first, first + 300) if not Path(f"/tmp/.X11-unix/X{n}").exists()
+             and not Path(f"/tmp/.X{n}-lock").exists())
+    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", screen, "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        if Path(f"/tmp/.X11-unix/X{n}").exists():
+            break
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.skip("Xvfb did not start")
+    watchdog = ("import os, sys, time\n"
+                "parent, child = int(sys.argv[1]), int(sys.argv[2])\n"
+                "while True:\n"
+                "    try:\n"
+                "        os.kill(parent, 0)\n"
+                "    except OSError:\n"
+                "        break\n"
+                "    time.sleep(0.5)\n"
+                "os.kill(child, 15)\n")
+    subprocess.Popen([sys.executable, "-c", watchdog, str(os.getpid()), str(proc.pid)],
+                     start_new_session=True, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL)
+    return f":{n}"

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from roifile import ROI_TYPE, ImagejRoi
+from tests.conftest import start_private_xvfb
 
 from golddigger.io.annotations import read_particles
 from golddigger.io.images import read_image, write_tiff
@@ -51,36 +52,12 @@ def _need_tools() -> None:
 # ---------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def xvfb():
-    """A private X display (windows never reach the user's screen). It must outlive the JVM:
-    Java's AWT ends the process when its X server goes away, so a watchdog stops Xvfb only
-    after this test process has exited."""
+    """A private X display for ImageJ (see `conftest.start_private_xvfb`)."""
     _need_tools()
-    n = next(n for n in range(91, 300) if not Path(f"/tmp/.X11-unix/X{n}").exists()
-             and not Path(f"/tmp/.X{n}-lock").exists())
-    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1280x1024x24", "-nolisten",
-                             "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        if Path(f"/tmp/.X11-unix/X{n}").exists():
-            break
-        time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.skip("Xvfb did not start")
-    watchdog = ("import os, sys, time\n"
-                "parent, child = int(sys.argv[1]), int(sys.argv[2])\n"
-                "while True:\n"
-                "    try:\n"
-                "        os.kill(parent, 0)\n"
-                "    except OSError:\n"
-                "        break\n"
-                "    time.sleep(0.5)\n"
-                "os.kill(child, 15)\n")
-    subprocess.Popen([sys.executable, "-c", watchdog, str(os.getpid()), str(proc.pid)],
-                     start_new_session=True, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL)
+    display = start_private_xvfb(91, "1280x1024x24")
     old = os.environ.get("DISPLAY")
-    os.environ["DISPLAY"] = f":{n}"
-    yield f":{n}"
+    os.environ["DISPLAY"] = display
+    yield display
     if old is None:
         os.environ.pop("DISPLAY", None)
     else:

@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,8 @@ import pytest
 napari = pytest.importorskip("napari")
 pytest.importorskip("pytestqt")
 npe2 = pytest.importorskip("npe2")
+
+from tests.conftest import start_private_xvfb  # noqa: E402
 
 from golddigger.io.images import read_image  # noqa: E402
 from golddigger.io.regions import Region  # noqa: E402
@@ -34,38 +35,15 @@ POLYGON_YX = np.array([[30, 20], [10, 300], [300, 280], [250, 40]], dtype=float)
 
 @pytest.fixture(scope="session", autouse=True)
 def xvfb_display():
-    """A private X display for this session's Qt application (set before pytest-qt makes
-    it). Qt ends the process when its X server goes away, so a watchdog stops Xvfb only
-    after this test process has exited."""
+    """A private X display for this session's Qt application, set before pytest-qt makes
+    it (see `conftest.start_private_xvfb`)."""
     if shutil.which("Xvfb") is None:
         pytest.skip("Xvfb is not installed (napari's image layers need OpenGL)")
-    n = next(n for n in range(120, 400) if not Path(f"/tmp/.X11-unix/X{n}").exists()
-             and not Path(f"/tmp/.X{n}-lock").exists())
-    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1600x1000x24", "-nolisten",
-                             "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        if Path(f"/tmp/.X11-unix/X{n}").exists():
-            break
-        time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.skip("Xvfb did not start")
-    watchdog = ("import os, sys, time\n"
-                "parent, child = int(sys.argv[1]), int(sys.argv[2])\n"
-                "while True:\n"
-                "    try:\n"
-                "        os.kill(parent, 0)\n"
-                "    except OSError:\n"
-                "        break\n"
-                "    time.sleep(0.5)\n"
-                "os.kill(child, 15)\n")
-    subprocess.Popen([sys.executable, "-c", watchdog, str(os.getpid()), str(proc.pid)],
-                     start_new_session=True, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL)
+    display = start_private_xvfb(120, "1600x1000x24")
     old = {k: os.environ.get(k) for k in ("DISPLAY", "QT_QPA_PLATFORM")}
-    os.environ["DISPLAY"] = f":{n}"
+    os.environ["DISPLAY"] = display
     os.environ["QT_QPA_PLATFORM"] = "xcb"
-    yield f":{n}"
+    yield display
     for k, v in old.items():
         if v is None:
             os.environ.pop(k, None)
