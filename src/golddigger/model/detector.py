@@ -660,8 +660,8 @@ class Detector:
             region = Region.from_mask(region)
         if region is not None and region.is_empty():
             raise GoldDiggerError("the region (ROI) is empty: draw an area selection")
-        free = self._free_classes(classes)
-        thresholds = self.class_thresholds(threshold)
+        self._free_classes(classes)  # bad classes or threshold raise here, before work
+        self.class_thresholds(threshold)
         self.check_limits(px, classes)
         if tta not in TTA_CHOICES:
             raise GoldDiggerError(f"tta must be one of {TTA_CHOICES}, got {tta!r}")
@@ -685,17 +685,24 @@ class Detector:
             maps = self.compute_maps(plane, px, tile_size, tta, slice_index=s,
                                      name=image.name)
             excluded[s] = maps.excluded_px
-            # every candidate above the lowest threshold; each is held to its own class's
-            # threshold once its class is final (equal to thresholding inside, for "maps")
-            floor = min(thresholds) if free is None else (
-                self.threshold if threshold is None else thresholds[0])
-            candidates = self.find_candidates(maps, floor=floor)
+            candidates = self.find_candidates(maps, floor=self.candidate_floor(threshold,
+                                                                               classes))
             del maps
             measured = self.measure(candidates, plane, px, sizing, classes)
             tables.append(self.apply_thresholds(measured, threshold, classes, region))
         result = ParticleTable.concat(tables)
         result.excluded_px = excluded
         return result
+
+    def candidate_floor(self, threshold: float | None = None,
+                        classes: Sequence[float | str] | None = None) -> float:
+        """The score above which `predict` keeps candidates (`find_candidates`): the
+        lowest class threshold; each is held to its own class's threshold once its class
+        is final (`apply_thresholds`; equal to thresholding inside, for "maps")."""
+        thresholds = self.class_thresholds(threshold)
+        if self._free_classes(classes) is None:
+            return min(thresholds)
+        return self.threshold if threshold is None else thresholds[0]
 
     def validated_ranges(self) -> dict[str, tuple[float, float] | None]:
         """Pixel sizes (nm/px) and gold diameters (nm) the model was validated on, from

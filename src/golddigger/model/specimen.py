@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["CanvasBlocks", "canvas_blocks", "specimen_window", "specimen_mask", "excluded_near", "fill_canvas", "MIN_CANVAS_AREA_NM2"]
+__all__ = ["CanvasBlocks", "canvas_blocks", "specimen_window", "specimen_mask",
+           "excluded_near", "fill_canvas", "fill_context", "MIN_CANVAS_AREA_NM2"]
 
 #: Smallest flat area taken as canvas, in nm^2 (50 x 50 nm): over 3 times the area of
 #: the largest gold (30 nm), so a saturated particle is never mistaken for canvas.
@@ -203,7 +204,8 @@ def excluded_near(specimen: np.ndarray | None, x: np.ndarray, y: np.ndarray,
 
 
 def fill_canvas(plane: np.ndarray, specimen: np.ndarray, value: float,
-                band_px: float) -> np.ndarray:
+                band_px: float, origin: tuple[int, int] = (0, 0),
+                shape: tuple[int, int] | None = None) -> np.ndarray:
     """``plane`` as float32 with its canvas painted over: mirrored specimen within
     ``band_px`` of the specimen, ``value`` beyond.
 
@@ -212,6 +214,10 @@ def fill_canvas(plane: np.ndarray, specimen: np.ndarray, value: float,
     the value of their mirror image across the nearest specimen pixel (as
     ``np.pad(mode="symmetric")`` does at a straight edge), or of that nearest pixel
     where the mirror image is not specimen.
+
+    ``plane`` and ``specimen`` may be a window at ``origin`` (row, column) of a plane
+    of ``shape``: the result equals that window of the whole plane's where the window
+    reaches `fill_context` pixels beyond the part used (or the plane's edge).
     """
     out = np.asarray(plane, dtype=np.float32).copy()
     canvas = ~specimen
@@ -221,16 +227,25 @@ def fill_canvas(plane: np.ndarray, specimen: np.ndarray, value: float,
     if band_px <= 0 or not specimen.any():
         return out
     h, w = plane.shape
+    oy, ox = origin
+    big_h, big_w = (h, w) if shape is None else shape
     b = int(np.ceil(band_px)) + 1
-    # tile by tile, only where canvas meets specimen: the nearest specimen pixel of a
-    # band pixel is within ``band_px``, so a tile plus that margin holds it
-    for y0 in range(0, h, _TILE):
-        for x0 in range(0, w, _TILE):
-            core = canvas[y0:y0 + _TILE, x0:x0 + _TILE]
+    # tile by tile (tiles on the whole plane's grid), only where canvas meets specimen:
+    # the nearest specimen pixel of a band pixel is within ``band_px``, so a tile plus
+    # that margin holds it
+    for gy0 in range(oy // _TILE * _TILE, oy + h, _TILE):
+        for gx0 in range(ox // _TILE * _TILE, ox + w, _TILE):
+            # the tile's part inside the window, and the window's part of its context
+            y0, x0 = max(gy0, oy) - oy, max(gx0, ox) - ox
+            y1, x1 = min(gy0 + _TILE, oy + h) - oy, min(gx0 + _TILE, ox + w) - ox
+            core = canvas[y0:y1, x0:x1]
             if not core.any():
                 continue
-            wy0, wx0 = max(0, y0 - b), max(0, x0 - b)
-            sub = specimen[wy0:y0 + _TILE + b, wx0:x0 + _TILE + b]
+            wy0, wx0 = max(0, gy0 - b) - oy, max(0, gx0 - b) - ox
+            wy1 = min(big_h, gy0 + _TILE + b) - oy
+            wx1 = min(big_w, gx0 + _TILE + b) - ox
+            wy0, wx0 = max(wy0, 0), max(wx0, 0)
+            sub = specimen[wy0:wy1, wx0:wx1]
             if not sub.any():
                 continue
             dist, (iy, ix) = ndi.distance_transform_edt(~sub, return_indices=True)
@@ -242,11 +257,18 @@ def fill_canvas(plane: np.ndarray, specimen: np.ndarray, value: float,
             py, px = py + y0, px + x0
             ry = 2 * qy - py - np.sign(qy - py)
             rx = 2 * qx - px - np.sign(qx - px)
-            ok = (ry >= 0) & (ry < h) & (rx >= 0) & (rx < w)
+            ok = ((ry + oy >= 0) & (ry + oy < big_h) & (rx + ox >= 0) & (rx + ox < big_w)
+                  & (ry >= 0) & (ry < h) & (rx >= 0) & (rx < w))
             ok[ok] = specimen[ry[ok], rx[ok]]
             out[py, px] = np.asarray(plane[np.where(ok, ry, qy), np.where(ok, rx, qx)],
                                      dtype=np.float32)
     return out
+
+
+def fill_context(band_px: float) -> int:
+    """Pixels of context a window needs around the part of it `fill_canvas` must get
+    right (the tile grid's reach, plus the nearest specimen pixel and its mirror)."""
+    return _TILE + 2 * (int(np.ceil(band_px)) + 2)
 
 
 _TILE = 512
