@@ -12,11 +12,20 @@ detected from a window around it that holds everything its particles depend on:
   edges are mirrored exactly as the whole-image pass mirrors them.
 
 Resampling to the model's pixel size is done per window with the same antialiased
-bilinear weights as the whole-image resampling, and the normalisation uses statistics of
-the whole plane (a strided sample, as `robust_stats` takes). So the particles equal those
-of `Detector.predict` on the whole image, as tiled equals untiled (same particles;
-centres equal to float round-off). Memory is bounded by the chunk, not the image: a chunk
-reads only its window of the file.
+bilinear weights as the whole-image resampling. The specimen (`specimen_mask`: flat
+canvas excluded) is known per window from the plane's canvas at block resolution
+(`canvas_blocks`, one pass in strips): the normalisation uses the specimen's statistics
+(`specimen_stats`, the strided sample `robust_stats` takes) and each window's canvas is
+filled as the whole plane's is (`fill_canvas` on the whole plane's tile grid).
+
+Post-processing is the detector's own: each chunk's maps go to
+`Detector.find_candidates` as a window of the plane's maps (`DetectionMaps.origin`,
+``full_size``, ``core``: the edge rule at the image's edges, the canvas rule with the
+window's specimen), then `Detector.measure`; the caller runs
+`Detector.one_per_particle` (free classes) and `Detector.apply_thresholds` over all
+chunks. So the particles equal those of `Detector.predict` on the whole image, as tiled
+equals untiled (same particles; centres equal to float round-off). Memory is bounded by
+the chunk, not the image: a chunk reads only its window of the file.
 
 Each chunk is independent (`detect_chunk`): a Dask task can run one.
 """
