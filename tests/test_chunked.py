@@ -116,3 +116,30 @@ def test_lazy_montage_in_chunks(det, tmp_path, monkeypatch):
     ref = det.predict(whole, pixel_size_nm=1.2, threshold=0.3, sizing="image")
     got = predict_chunked(det, im, threshold=0.3, sizing="image", chunk_size=128)
     same_particles(ref, got)
+
+
+def test_chunked_equals_whole_on_a_padded_canvas(det):
+    """A montage-like image on a flat canvas: the specimen is found window by window
+    (its statistics, the canvas filled for the network, no detections near it), and
+    the particles and the excluded pixels are those of the whole image."""
+    img = noise((560, 700), seed=11)
+    img[:, :150] = 0  # flat padding on the left and a block at the bottom right
+    img[430:, 520:] = 255
+    whole = det.predict(img, pixel_size_nm=0.5587, threshold=0.3, sizing="image")
+    assert whole.excluded_px[0] > 0
+    chunked = predict_chunked(det, CalibratedImage(img, 0.5587), threshold=0.3,
+                              sizing="image", chunk_size=128)
+    same_particles(whole, chunked)
+    assert chunked.excluded_px == whole.excluded_px
+
+
+def test_chunked_equals_whole_with_free_classes(det):
+    """Classes the model does not have: measured diameters and one particle per
+    measured radius across chunk seams, as on the whole image."""
+    img = noise((400, 520), seed=13)
+    kw = dict(pixel_size_nm=1.2, threshold=0.3, classes=["8", "14-25"])
+    whole = det.predict(img, **kw)
+    chunked = predict_chunked(det, CalibratedImage(img, 1.2), chunk_size=128,
+                              **{k: v for k, v in kw.items() if k != "pixel_size_nm"})
+    same_particles(whole, chunked)
+    np.testing.assert_allclose(whole.measured_nm, chunked.measured_nm, atol=1e-6)

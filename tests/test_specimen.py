@@ -11,7 +11,14 @@ from scipy import ndimage as ndi
 
 from golddigger.model.detector import Detector
 from golddigger.model.preprocess import robust_stats
-from golddigger.model.specimen import excluded_near, specimen_mask
+from golddigger.model.specimen import (
+    canvas_blocks,
+    excluded_near,
+    fill_canvas,
+    fill_context,
+    specimen_mask,
+    specimen_window,
+)
 from golddigger.synth import SynthConfig, generate
 
 PX = 1.2  # the shipped model's own scale: no resampling, so padding shifts no grid
@@ -139,3 +146,30 @@ def test_counting_area_leaves_the_canvas_out(synthetic, shipped):
     region = Region.from_polygon([(0, 0), (x0 + w / 2, 0), (x0 + w / 2, 600), (0, 600)])
     area = detect_image(shipped, CalibratedImage(padded, PX), region, BatchOptions()).area_um2
     assert area[0] == pytest.approx(h * w / 2 * um2, rel=0.01)
+
+
+def test_specimen_and_filled_canvas_of_a_window_equal_the_whole_planes():
+    """What chunked detection relies on: read in strips, any window's mask and filled
+    canvas (with `fill_context` around it) equal those windows of the whole plane's."""
+    rng = np.random.default_rng(2)
+    a = rng.normal(100, 10, (900, 1100)).astype(np.float32)
+    a[:, :230] = 0.0  # padding, a block, a rotated-image corner and NaNs
+    a[700:, 800:] = 255.0
+    yy, xx = np.mgrid[:900, :1100]
+    a[yy + xx < 400] = 0.0
+    a[300:305, 500:520] = np.nan
+    whole = specimen_mask(a, 1.0)
+    assert whole is not None and not whole.all()
+    filled = fill_canvas(a, whole, 100.0, 20.0)
+    blocks = canvas_blocks(a, 1.0, strip_px=7 * 1100)  # strips of 7 rows: many
+    ctx = fill_context(20.0)
+    for r0, r1, c0, c1 in [(0, 900, 0, 1100), (133, 467, 100, 232), (650, 900, 805, 1100),
+                           (5, 77, 1000, 1100)]:
+        np.testing.assert_array_equal(specimen_window(a, blocks, r0, r1, c0, c1),
+                                      whole[r0:r1, c0:c1])
+        y0, y1 = max(0, r0 - ctx), min(900, r1 + ctx)
+        x0, x1 = max(0, c0 - ctx), min(1100, c1 + ctx)
+        win = fill_canvas(a[y0:y1, x0:x1], specimen_window(a, blocks, y0, y1, x0, x1), 100.0,
+                          20.0, origin=(y0, x0), shape=a.shape)
+        np.testing.assert_array_equal(win[r0 - y0:r1 - y0, c0 - x0:c1 - x0],
+                                      filled[r0:r1, c0:c1])

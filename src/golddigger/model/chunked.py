@@ -12,11 +12,20 @@ detected from a window around it that holds everything its particles depend on:
   edges are mirrored exactly as the whole-image pass mirrors them.
 
 Resampling to the model's pixel size is done per window with the same antialiased
-bilinear weights as the whole-image resampling, and the normalisation uses statistics of
-the whole plane (a strided sample, as `robust_stats` takes). So the particles equal those
-of `Detector.predict` on the whole image, as tiled equals untiled (same particles;
-centres equal to float round-off). Memory is bounded by the chunk, not the image: a chunk
-reads only its window of the file.
+bilinear weights as the whole-image resampling. The specimen (`specimen_mask`: flat
+canvas excluded) is known per window from the plane's canvas at block resolution
+(`canvas_blocks`, one pass in strips): the normalisation uses the specimen's statistics
+(`specimen_stats`, the strided sample `robust_stats` takes) and each window's canvas is
+filled as the whole plane's is (`fill_canvas` on the whole plane's tile grid).
+
+Post-processing is the detector's own: each chunk's maps go to
+`Detector.find_candidates` as a window of the plane's maps (`DetectionMaps.origin`,
+``full_size``, ``core``: the edge rule at the image's edges, the canvas rule with the
+window's specimen), then `Detector.measure`; the caller runs
+`Detector.one_per_particle` (free classes) and `Detector.apply_thresholds` over all
+chunks. So the particles equal those of `Detector.predict` on the whole image, as tiled
+equals untiled (same particles; centres equal to float round-off). Memory is bounded by
+the chunk, not the image: a chunk reads only its window of the file.
 
 Each chunk is independent (`detect_chunk`): a Dask task can run one.
 """
@@ -38,14 +47,20 @@ import torch
 from golddigger.errors import GoldDiggerError
 from golddigger.io.images import CalibratedImage, validate_pixel_size
 from golddigger.io.regions import Region
-from golddigger.model.postprocess import maps_to_particles
-from golddigger.model.preprocess import robust_stats
-from golddigger.model.sizing import measure_particles
+from golddigger.model.preprocess import normalise_tensor, robust_stats
+from golddigger.model.sizing import _TRUNCATE
+from golddigger.model.specimen import (
+    CanvasBlocks,
+    canvas_blocks,
+    fill_canvas,
+    fill_context,
+    specimen_window,
+)
 from golddigger.particles import ParticleTable
 
 __all__ = ["DEFAULT_CHUNK", "CHUNK_ABOVE_PIXELS", "Chunk", "plan_chunks", "plane_stats",
-           "detect_chunk", "predict_chunked", "predict_auto", "needs_chunks", "ChunkJob",
-           "chunk_mapper"]
+           "specimen_stats", "detect_chunk", "predict_chunked", "predict_auto",
+           "needs_chunks", "ChunkJob", "chunk_mapper"]
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +145,39 @@ def plan_chunks(detector, shape_yx: tuple[int, int], pixel_size_nm: float,
             for y in range(0, fr.h, chunk_size) for x in range(0, fr.w, chunk_size)]
 
 
+def specimen_stats(plane, blocks: CanvasBlocks, max_samples: int = 1_000_000
+                   ) -> tuple[tuple[float, float], int]:
+    """`robust_stats` of a plane's specimen pixels (as `Detector.predict_maps` takes
+    them, ``mask=specimen_mask(plane)``), read in strips of rows, and the number of
+    specimen pixels."""
+    h, w = plane.shape
+    strip = max(1, (1 << 24) // max(1, w))
+    n = 0
+    for r0 in range(0, h, strip):
+        n += int(np.count_nonzero(specimen_window(plane, blocks, r0, min(h, r0 + strip),
+                                                  0, w)))
+        _release(plane)
+    if n == 0:
+        return (0.0, 1.0), 0
+    step = max(1, int(np.sqrt(n / max_samples)))
+    span = max(1, strip // step) * step
+    parts = []
+    for r0 in range(0, h, span):
+        r1 = min(h, r0 + span)
+        mask = specimen_window(plane, blocks, r0, r1, 0, w)[::step, ::step]
+        parts.append(np.asarray(plane[r0:r1:step, ::step], dtype=np.float32)[mask])
+        _release(plane)
+    sample = np.concatenate(parts)
+    if sample.size == 0:  # as robust_stats: every specimen pixel
+        sample = np.concatenate([
+            np.asarray(plane[r0:min(h, r0 + strip)], dtype=np.float32)[
+                specimen_window(plane, blocks, r0, min(h, r0 + strip), 0, w)]
+            for r0 in range(0, h, strip)])
+    # one row: robust_stats's own subsample step is then 1 (the sample holds fewer
+    # than 4 x max_samples pixels)
+    return robust_stats(sample[None, :], max(max_samples, sample.size)), n
+
+
 def plane_stats(plane, max_samples: int = 1_000_000) -> tuple[float, float]:
     """`robust_stats` of a plane of any size, reading only its strided sample (in
     strips of rows, each strip's file pages released after it is read)."""
@@ -181,17 +229,6 @@ def _weights(n_in: int, n_out: int, start: int, stop: int
     return first, last, wts
 
 
-def _resampled_block(plane, fr: Frame, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
-    """Rows ``r0:r1``, columns ``c0:c1`` of the plane at the model's pixel size (float32),
-    reading only the input pixels they depend on."""
-    if fr.h == fr.in_h and fr.w == fr.in_w:
-        return np.asarray(plane[r0:r1, c0:c1], dtype=np.float32)
-    ir0, ir1, wy = _weights(fr.in_h, fr.h, r0, r1)
-    ic0, ic1, wx = _weights(fr.in_w, fr.w, c0, c1)
-    block = np.asarray(plane[ir0:ir1, ic0:ic1], dtype=np.float32)
-    return (wy @ block) @ wx.T
-
-
 def _mirror_index(start: int, stop: int, n: int) -> np.ndarray:
     j = np.mod(np.arange(start, stop), 2 * n)
     return np.where(j >= n, 2 * n - 1 - j, j)
@@ -215,15 +252,19 @@ def _release(plane) -> None:
 
 # ---------------------------------------------------------------------------- one chunk
 def detect_chunk(detector, plane, pixel_size_nm: float, chunk: Chunk,
-                 stats: tuple[float, float], thresholds: Sequence[float],
-                 sizing: str, tile_size: int | None = -1
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Particles of one chunk's core: ``x, y`` (input pixels), ``diameter_nm, score``.
+                 stats: tuple[float, float], floor: float, sizing: str,
+                 classes: Sequence[float | str] | None = None, tile_size: int | None = -1,
+                 blocks: CanvasBlocks | None = None, slice_index: int = 0) -> ParticleTable:
+    """Measured candidates of one chunk's core (input pixels), not yet thresholded.
 
-    Each particle is held to its class's threshold (``thresholds``, one per class); the
-    class filter, region and ordering are applied by the caller over all chunks.
+    The detector's own steps on a window: `Detector.find_candidates` on the window's
+    maps (judged by the whole plane's edges and its specimen, `DetectionMaps.origin`),
+    then `Detector.measure` (without its one-per-particle step, which the caller runs
+    over all chunks, as it runs `Detector.apply_thresholds`). ``blocks`` is the plane's
+    canvas (`canvas_blocks`; None: no canvas): the window's specimen is computed from
+    it, its canvas filled as `Detector.predict_maps` fills the whole plane's.
     """
-    from golddigger.model.detector import _sigmoid_inplace, tiled_forward
+    from golddigger.model.detector import DetectionMaps, _sigmoid_inplace, tiled_forward
 
     fr = _frame(detector, plane.shape, pixel_size_nm)
     m, e = fr.multiple, fr.edge
@@ -241,9 +282,32 @@ def detect_chunk(detector, plane, pixel_size_nm: float, chunk: Chunk,
     rows = _mirror_index(wpy0 - e, wpy1 - e, fr.h)
     cols = _mirror_index(wpx0 - e, wpx1 - e, fr.w)
     r0, r1, c0, c1 = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
-    block = torch.from_numpy(np.ascontiguousarray(_resampled_block(plane, fr, r0, r1, c0, c1)))
-    med, spread = stats
-    block.sub_(med).div_(spread).clamp_(-20.0, 20.0)  # as normalise_tensor
+    # the input pixels those model pixels depend on
+    resampled = not (fr.h == fr.in_h and fr.w == fr.in_w)
+    if resampled:
+        ir0, ir1, wy = _weights(fr.in_h, fr.h, r0, r1)
+        ic0, ic1, wx = _weights(fr.in_w, fr.w, c0, c1)
+    else:
+        ir0, ir1, ic0, ic1 = r0, r1, c0, c1
+    specimen, s_origin = None, (0, 0)
+    if blocks is not None and not blocks.everything_specimen:
+        # the window's specimen, and its canvas filled as the whole plane's is
+        band = fr.edge / fr.factor
+        ctx = fill_context(band)
+        sy0, sy1 = max(0, ir0 - ctx), min(fr.in_h, ir1 + ctx)
+        sx0, sx1 = max(0, ic0 - ctx), min(fr.in_w, ic1 + ctx)
+        specimen = specimen_window(plane, blocks, sy0, sy1, sx0, sx1)
+        filled = fill_canvas(plane[sy0:sy1, sx0:sx1], specimen, stats[0], band,
+                             origin=(sy0, sx0), shape=(fr.in_h, fr.in_w))
+        source = filled[ir0 - sy0:ir1 - sy0, ic0 - sx0:ic1 - sx0]
+        s_origin = (sy0, sx0)
+    else:
+        source = np.asarray(plane[ir0:ir1, ic0:ic1], dtype=np.float32)
+    if resampled:
+        source = (wy @ source) @ wx.T
+    block = torch.from_numpy(np.ascontiguousarray(source, dtype=np.float32))
+    del source
+    normalise_tensor(block, stats)
     window = block.numpy()[np.ix_(rows - r0, cols - c0)]
     del block
     size = detector.config.tile_size if tile_size == -1 else tile_size
@@ -258,28 +322,35 @@ def detect_chunk(detector, plane, pixel_size_nm: float, chunk: Chunk,
     maps = _sigmoid_inplace(np.ascontiguousarray(
         logits[:, my0 + e - wpy0:my1 + e - wpy0, mx0 + e - wpx0:mx1 + e - wpx0]))
     del logits
-    x, y, d, score = maps_to_particles(maps, list(detector.classes), detector.pixel_size_nm,
-                                       [min(thresholds)] * len(thresholds))
-    del maps
-    x, y = x + mx0, y + my0
-    core = ((y >= chunk.y0 - 0.5) & (y < chunk.y1 - 0.5) &
-            (x >= chunk.x0 - 0.5) & (x < chunk.x1 - 0.5))
-    x, y, d, score = x[core], y[core], d[core], score[core]
-    x = (x + 0.5) / fr.fx - 0.5
-    y = (y + 0.5) / fr.fy - 0.5
-    if sizing == "image" and x.size:
-        # the input pixels around the core, with room for the sizing windows
-        sigma = max(detector.classes) / 2 / np.sqrt(2) / pixel_size_nm
-        pad = int(np.ceil(3.5 * sigma)) + max(1, round(1.5 / pixel_size_nm)) + 4
-        iy0 = max(0, int(np.floor(y.min())) - pad)
-        iy1 = min(fr.in_h, int(np.ceil(y.max())) + pad + 1)
-        ix0 = max(0, int(np.floor(x.min())) - pad)
-        ix1 = min(fr.in_w, int(np.ceil(x.max())) + pad + 1)
-        crop = np.asarray(plane[iy0:iy1, ix0:ix1])
-        d, x, y = measure_particles(crop, x - ix0, y - iy0, detector.classes, pixel_size_nm)
-        x, y = x + ix0, y + iy0
-    ok = score >= np.asarray(thresholds)[np.searchsorted(detector.classes, d)]
-    return x[ok], y[ok], d[ok], score[ok]
+    window_maps = DetectionMaps(maps, (fr.fx, fr.fy), pixel_size_nm, (fr.in_h, fr.in_w),
+                                specimen, slice_index, origin=(my0, mx0),
+                                full_size=(fr.h, fr.w), specimen_origin=s_origin,
+                                core=(chunk.y0, chunk.y1, chunk.x0, chunk.x1))
+    candidates = detector.find_candidates(window_maps, floor=floor)
+    del maps, window_maps
+    free = detector._free_classes(classes)
+    if len(candidates) == 0 or (sizing == "maps" and free is None):
+        return candidates
+    # measured on the input pixels around the core, with room for the sizing windows
+    # (mirrored at the image's edges only, as on the whole plane)
+    largest = max(detector.classes)
+    if free is not None:
+        largest = max(largest, 1.3 * max(c.hi for c in free))
+    search = max(1, round(1.5 / pixel_size_nm))
+    pad = int(np.ceil(_TRUNCATE * largest / 2 / np.sqrt(2) / pixel_size_nm)) + 2 * search + 4
+    x, y = candidates.x, candidates.y
+    iy0 = max(0, int(np.floor(y.min())) - pad)
+    iy1 = min(fr.in_h, int(np.ceil(y.max())) + pad + 1)
+    ix0 = max(0, int(np.floor(x.min())) - pad)
+    ix1 = min(fr.in_w, int(np.ceil(x.max())) + pad + 1)
+    crop = np.asarray(plane[iy0:iy1, ix0:ix1])
+    local = ParticleTable(x - ix0, y - iy0, candidates.diameter_nm, candidates.score,
+                          candidates.slice)
+    measured = detector.measure(local, crop, pixel_size_nm, sizing, classes,
+                                one_per_particle=False)
+    measured.x += ix0
+    measured.y += iy0
+    return measured
 
 
 @dataclass
@@ -288,14 +359,18 @@ class ChunkJob:
 
     It pickles without the plane (``source`` says how to open it again: ``(path,
     pixel_size_nm, channel, slice)``), so a Dask worker reads its own windows of the file.
+    ``blocks`` is the plane's canvas at block resolution (`canvas_blocks`; None when it
+    has none).
     """
 
     source: tuple[Any, float, int | None, int]
     pixel_size_nm: float
     stats: tuple[float, float]
-    thresholds: tuple[float, ...]
+    floor: float
     sizing: str
+    classes: tuple[float | str, ...] | None = None
     tile_size: int | None = -1
+    blocks: CanvasBlocks | None = None
     plane: Any = field(default=None, repr=False, compare=False)
 
     def __getstate__(self) -> dict:
@@ -319,11 +394,13 @@ class ChunkJob:
             self.plane = read_image(Path(path), px, channel).slice(s)
         return self.plane
 
-    def run(self, detector, chunk: Chunk):
+    def run(self, detector, chunk: Chunk) -> ParticleTable:
+        """The measured candidates of one chunk's core (`detect_chunk`)."""
         plane = self.open_plane()
         try:
             return detect_chunk(detector, plane, self.pixel_size_nm, chunk, self.stats,
-                                self.thresholds, self.sizing, self.tile_size)
+                                self.floor, self.sizing, self.classes, self.tile_size,
+                                self.blocks, self.source[3])
         finally:
             _release(plane)
 
@@ -346,7 +423,8 @@ def chunk_mapper(mapper: Callable[[ChunkJob, list[Chunk]], list]) -> Iterator[No
 # ---------------------------------------------------------------------------- whole image
 def predict_chunked(detector, image: CalibratedImage, pixel_size_nm: float | None = None,
                     region: Region | np.ndarray | None = None,
-                    threshold: float | None = None, classes: Sequence[float] | None = None,
+                    threshold: float | None = None,
+                    classes: Sequence[float | str] | None = None,
                     slices: Iterable[int] | None = None, sizing: str | None = None,
                     chunk_size: int | None = None, tile_size: int | None = -1,
                     tta: int = 1, progress: bool = False,
@@ -358,7 +436,8 @@ def predict_chunked(detector, image: CalibratedImage, pixel_size_nm: float | Non
     ``map_chunks(job, chunks)`` returns ``[job.run(detector, c) for c in chunks]`` in
     order, run where it likes (a Dask cluster:
     `golddigger.distributed`); default: the `chunk_mapper` in effect, else one after the
-    other here. Test-time augmentation is not done in chunks.
+    other here. Test-time augmentation is not done in chunks. The result's
+    ``excluded_px`` is that of `Detector.predict`.
     """
     from golddigger.model.sizing import SIZING_MODES
 
@@ -371,28 +450,46 @@ def predict_chunked(detector, image: CalibratedImage, pixel_size_nm: float | Non
         region = Region.from_mask(region)
     if region is not None and region.is_empty():
         raise GoldDiggerError("the region (ROI) is empty: draw an area selection")
-    wanted = detector._check_classes(classes)
-    thresholds = detector.class_thresholds(threshold)
+    free = detector._free_classes(classes)  # bad classes or threshold raise here
+    floor = detector.candidate_floor(threshold, classes)
+    detector.check_limits(px, classes)
     sizing = detector.config.sizing if sizing is None else sizing
     if sizing not in SIZING_MODES:
         raise GoldDiggerError(f"sizing must be one of {SIZING_MODES}, got {sizing!r}")
     indices = list(range(image.n_slices)) if slices is None else [int(s) for s in slices]
+    for s in indices:
+        if not 0 <= s < image.n_slices:
+            raise GoldDiggerError(f"slice {s} out of range (the image has "
+                                  f"{image.n_slices})")
     chunk_size = DEFAULT_CHUNK if chunk_size is None else int(chunk_size)
     tables = []
+    excluded: dict[int, int] = {}
     for s in indices:
         plane = image.slice(s)
+        h, w = plane.shape
         if _is_constant(plane):
             logger.info("%s: slice %d is constant; no particles", image.name, s)
+            excluded[s] = h * w
             continue
-        stats = plane_stats(plane)
+        blocks = canvas_blocks(plane, px)
         _release(plane)
+        if blocks.everything_specimen:
+            stats, n_specimen, blocks = plane_stats(plane), h * w, None
+        else:
+            stats, n_specimen = specimen_stats(plane, blocks)
+        _release(plane)
+        excluded[s] = h * w - n_specimen
+        if n_specimen == 0:
+            logger.info("%s: slice %d holds no specimen; no particles", image.name, s)
+            continue
         chunks = plan_chunks(detector, plane.shape, px, chunk_size)
         logger.info("%s: slice %d in %d chunks of %d model px", image.name, s, len(chunks),
                     chunk_size)
 
         job = ChunkJob(source=(image.path, px, None, s), pixel_size_nm=px, stats=stats,
-                       thresholds=tuple(thresholds), sizing=sizing, tile_size=tile_size,
-                       plane=plane)
+                       floor=floor, sizing=sizing,
+                       classes=None if classes is None else tuple(classes),
+                       tile_size=tile_size, blocks=blocks, plane=plane)
         mapper = map_chunks if map_chunks is not None else _MAPPER.get()
         if mapper is not None:
             parts = mapper(job, chunks)
@@ -403,15 +500,13 @@ def predict_chunked(detector, image: CalibratedImage, pixel_size_nm: float | Non
 
                 it = tqdm(chunks, desc="chunks", leave=False)
             parts = [job.run(detector, c) for c in it]
-        x, y, d, score = (np.concatenate([p[k] for p in parts]) if parts else np.empty(0)
-                          for k in range(4))
-        table = ParticleTable(x, y, d, score, np.full(x.size, s))
-        keep = np.isin(table.diameter_nm, wanted)
-        if region is not None:
-            keep &= region.contains(table.x, table.y)
-        table = table[keep]
-        tables.append(table[np.lexsort((table.x, table.y))])
-    return ParticleTable.concat(tables)
+        measured = ParticleTable.concat(parts) if parts else ParticleTable.empty()
+        if free is not None:  # over all chunks, as `Detector.measure` does over the plane
+            measured = detector.one_per_particle(measured, px)
+        tables.append(detector.apply_thresholds(measured, threshold, classes, region))
+    result = ParticleTable.concat(tables) if tables else ParticleTable.empty()
+    result.excluded_px = excluded
+    return result
 
 
 def _is_constant(plane, chunk_px: int = 1 << 20) -> bool:

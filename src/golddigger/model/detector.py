@@ -69,6 +69,16 @@ class DetectionMaps:
     shape: tuple[int, int]
     specimen: np.ndarray | None = None
     slice_index: int = 0
+    #: where ``maps[:, 0, 0]`` lies in the whole plane's maps (map pixels, y, x), the
+    #: whole plane's map size (h, w; None: that of ``maps``), and where
+    #: ``specimen[0, 0]`` lies in the whole input plane (y, x): a window of a plane
+    #: (`golddigger.model.chunked`) is then judged by the whole plane's edges
+    origin: tuple[int, int] = (0, 0)
+    full_size: tuple[int, int] | None = None
+    specimen_origin: tuple[int, int] = (0, 0)
+    #: peaks kept only in this box of the whole plane's maps (y0, y1, x0, x1; a pixel
+    #: ``p`` is in when ``p0 - 0.5 <= p < p1 - 0.5``); None: everywhere
+    core: tuple[int, int, int, int] | None = None
 
     @property
     def excluded_px(self) -> int:
@@ -460,11 +470,17 @@ class Detector:
         c = len(self.classes)
         x, y, d, score = maps_to_particles(maps.maps, list(self.classes), self.pixel_size_nm,
                                            [float(floor)] * c)
+        # a window of a larger plane's maps: into the whole plane's map pixels
+        x, y = x + maps.origin[1], y + maps.origin[0]
+        if maps.core is not None:
+            cy0, cy1, cx0, cx1 = maps.core
+            core = (y >= cy0 - 0.5) & (y < cy1 - 0.5) & (x >= cx0 - 0.5) & (x < cx1 - 0.5)
+            x, y, d, score = x[core], y[core], d[core], score[core]
         # the network sees mirrored context at the image's edges, where anything dark cut
         # by the edge (a particle mostly outside, a bump, a stain) and its mirror image
         # make one whole disc centred on the edge: peaks within a model pixel of the
         # edge are such mirror images, not particles one can see
-        h, w = maps.maps.shape[-2:]
+        h, w = maps.maps.shape[-2:] if maps.full_size is None else maps.full_size
         inside = (x >= EDGE_MARGIN_PX) & (y >= EDGE_MARGIN_PX) & \
             (x <= w - 1 - EDGE_MARGIN_PX) & (y <= h - 1 - EDGE_MARGIN_PX)
         x, y, d, score = x[inside], y[inside], d[inside], score[inside]
@@ -475,12 +491,14 @@ class Detector:
         table = ParticleTable(x, y, d, score, np.full(x.size, maps.slice_index))
         if maps.specimen is not None:
             margin = max(2.0, SPECIMEN_MARGIN_NM / maps.pixel_size_nm)
-            table = table[~excluded_near(maps.specimen, table.x, table.y, margin)]
+            sy, sx = maps.specimen_origin
+            table = table[~excluded_near(maps.specimen, table.x - sx, table.y - sy, margin)]
         return table
 
     def measure(self, candidates: ParticleTable, image: CalibratedImage | np.ndarray,
                 pixel_size_nm: float | None = None, sizing: str | None = None,
-                classes: Sequence[float | str] | None = None) -> ParticleTable:
+                classes: Sequence[float | str] | None = None,
+                one_per_particle: bool = True) -> ParticleTable:
         """Step 3 of `predict`: size class (and refined centre) of each candidate.
 
         With ``sizing`` "image" (see `predict`) both are measured on the image
@@ -492,7 +510,10 @@ class Detector:
         ranges, `golddigger.model.classes.parse_classes`), each candidate's diameter
         is measured on a continuous scale (`measure_diameters`, kept in
         ``measured_nm``) and binned into the nearest class within its tolerance, or
-        NaN ("other"); ``sizing`` is then "image" whatever is asked.
+        NaN ("other"); ``sizing`` is then "image" whatever is asked. Several
+        candidates then within one measured radius are one particle (the strongest is
+        kept, `one_per_particle`; ``one_per_particle=False`` leaves that to the caller,
+        as detection in chunks does over all chunks).
         """
         free = self._free_classes(classes)
         sizing = self.config.sizing if sizing is None else sizing
@@ -521,15 +542,22 @@ class Detector:
                 d[on] = assign_classes(measured[on], free)
         table = ParticleTable(x, y, d, candidates.score.copy(), candidates.slice.copy(),
                               measured)
-        if free is None:
+        if free is None or not one_per_particle:
             return table
-        # gold larger than the model's classes gives several peaks: one per particle,
-        # the strongest within the measured radius
-        keep = [np.flatnonzero(table.slice == s)[suppress_across_classes(
-            table.x[table.slice == s], table.y[table.slice == s],
-            table.score[table.slice == s], 0.5 * table.measured_nm[table.slice == s] / px)]
-            for s in np.unique(table.slice)]
-        return table[np.sort(np.concatenate(keep))]
+        return self.one_per_particle(table, px)
+
+    @staticmethod
+    def one_per_particle(measured: ParticleTable, pixel_size_nm: float) -> ParticleTable:
+        """The strongest of the measured candidates within each one's measured radius
+        (gold larger than the model's classes gives several peaks). Order kept."""
+        if len(measured) == 0:
+            return measured
+        t = measured
+        radius = 0.5 * t.measured_nm / pixel_size_nm
+        keep = [np.flatnonzero(t.slice == s)[suppress_across_classes(
+            t.x[t.slice == s], t.y[t.slice == s], t.score[t.slice == s],
+            radius[t.slice == s])] for s in np.unique(t.slice)]
+        return t[np.sort(np.concatenate(keep))]
 
     def apply_thresholds(self, measured: ParticleTable, threshold: float | None = None,
                          classes: Sequence[float] | None = None,
@@ -632,8 +660,8 @@ class Detector:
             region = Region.from_mask(region)
         if region is not None and region.is_empty():
             raise GoldDiggerError("the region (ROI) is empty: draw an area selection")
-        free = self._free_classes(classes)
-        thresholds = self.class_thresholds(threshold)
+        self._free_classes(classes)  # bad classes or threshold raise here, before work
+        self.class_thresholds(threshold)
         self.check_limits(px, classes)
         if tta not in TTA_CHOICES:
             raise GoldDiggerError(f"tta must be one of {TTA_CHOICES}, got {tta!r}")
@@ -657,17 +685,24 @@ class Detector:
             maps = self.compute_maps(plane, px, tile_size, tta, slice_index=s,
                                      name=image.name)
             excluded[s] = maps.excluded_px
-            # every candidate above the lowest threshold; each is held to its own class's
-            # threshold once its class is final (equal to thresholding inside, for "maps")
-            floor = min(thresholds) if free is None else (
-                self.threshold if threshold is None else thresholds[0])
-            candidates = self.find_candidates(maps, floor=floor)
+            candidates = self.find_candidates(maps, floor=self.candidate_floor(threshold,
+                                                                               classes))
             del maps
             measured = self.measure(candidates, plane, px, sizing, classes)
             tables.append(self.apply_thresholds(measured, threshold, classes, region))
         result = ParticleTable.concat(tables)
         result.excluded_px = excluded
         return result
+
+    def candidate_floor(self, threshold: float | None = None,
+                        classes: Sequence[float | str] | None = None) -> float:
+        """The score above which `predict` keeps candidates (`find_candidates`): the
+        lowest class threshold; each is held to its own class's threshold once its class
+        is final (`apply_thresholds`; equal to thresholding inside, for "maps")."""
+        thresholds = self.class_thresholds(threshold)
+        if self._free_classes(classes) is None:
+            return min(thresholds)
+        return self.threshold if threshold is None else thresholds[0]
 
     def validated_ranges(self) -> dict[str, tuple[float, float] | None]:
         """Pixel sizes (nm/px) and gold diameters (nm) the model was validated on, from
