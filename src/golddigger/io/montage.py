@@ -19,7 +19,7 @@ import numpy as np
 
 from golddigger.errors import ImageReadError
 
-__all__ = ["MontageArray", "mdoc_path", "open_montage", "read_mdoc"]
+__all__ = ["MontageArray", "mdoc_path", "open_montage", "read_mdoc", "release_mmap_pages"]
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +88,19 @@ def _cuts(starts: list[int], size: int) -> dict[int, tuple[int, int]]:
 _Part = tuple[int, int, int, int, int, int, int]
 
 
+def release_mmap_pages(array) -> None:
+    """Drop the file pages that a memory-mapped ``array`` (or a view of one) has read
+    into this process (they stay in the page cache); nothing for other arrays."""
+    base = array
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = getattr(base, "base", None)
+    if isinstance(base, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        try:
+            base.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError):  # pragma: no cover - platform specific
+            pass
+
+
 class MontageArray:
     """A montage (or a stack of montages) read lazily from its pieces.
 
@@ -130,14 +143,7 @@ class MontageArray:
 
     def release_pages(self) -> None:
         """Drop the pages of the pieces' file this process has read (they stay cached)."""
-        base = self._planes
-        while base is not None and not isinstance(base, mmap.mmap):
-            base = getattr(base, "base", None)
-        if isinstance(base, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
-            try:
-                base.madvise(mmap.MADV_DONTNEED)
-            except (OSError, ValueError):  # pragma: no cover - platform specific
-                pass
+        release_mmap_pages(self._planes)
 
     def __getitem__(self, key) -> np.ndarray | MontageArray:
         key = key if isinstance(key, tuple) else (key,)

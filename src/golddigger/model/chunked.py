@@ -35,7 +35,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
-import mmap
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -45,7 +44,8 @@ import numpy as np
 import torch
 
 from golddigger.errors import GoldDiggerError
-from golddigger.io.images import CalibratedImage, validate_pixel_size
+from golddigger.io.images import CalibratedImage
+from golddigger.io.montage import release_mmap_pages
 from golddigger.io.regions import Region
 from golddigger.model.preprocess import normalise_tensor, robust_stats
 from golddigger.model.sizing import _TRUNCATE
@@ -239,15 +239,8 @@ def _release(plane) -> None:
     page cache), so the resident size stays bounded by the chunk."""
     if hasattr(plane, "release_pages"):  # a lazy montage
         plane.release_pages()
-        return
-    base = plane
-    while base is not None and not isinstance(base, mmap.mmap):
-        base = getattr(base, "base", None)
-    if isinstance(base, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
-        try:
-            base.madvise(mmap.MADV_DONTNEED)
-        except (OSError, ValueError):  # pragma: no cover - platform specific
-            pass
+    else:
+        release_mmap_pages(plane)
 
 
 # ---------------------------------------------------------------------------- one chunk
@@ -439,28 +432,14 @@ def predict_chunked(detector, image: CalibratedImage, pixel_size_nm: float | Non
     other here. Test-time augmentation is not done in chunks. The result's
     ``excluded_px`` is that of `Detector.predict`.
     """
-    from golddigger.model.sizing import SIZING_MODES
 
     if tta != 1:
         raise GoldDiggerError("test-time augmentation (--tta) is not available for images "
                               "detected in chunks; use --tta 1")
-    px = validate_pixel_size(pixel_size_nm if pixel_size_nm is not None
-                             else image.pixel_size_nm, str(image.path or "image"))
-    if isinstance(region, np.ndarray):
-        region = Region.from_mask(region)
-    if region is not None and region.is_empty():
-        raise GoldDiggerError("the region (ROI) is empty: draw an area selection")
-    free = detector._free_classes(classes)  # bad classes or threshold raise here
+    px, region, sizing, indices = detector.check_request(image, pixel_size_nm, region,
+                                                         threshold, classes, sizing, slices)
+    free = detector._free_classes(classes)
     floor = detector.candidate_floor(threshold, classes)
-    detector.check_limits(px, classes)
-    sizing = detector.config.sizing if sizing is None else sizing
-    if sizing not in SIZING_MODES:
-        raise GoldDiggerError(f"sizing must be one of {SIZING_MODES}, got {sizing!r}")
-    indices = list(range(image.n_slices)) if slices is None else [int(s) for s in slices]
-    for s in indices:
-        if not 0 <= s < image.n_slices:
-            raise GoldDiggerError(f"slice {s} out of range (the image has "
-                                  f"{image.n_slices})")
     chunk_size = DEFAULT_CHUNK if chunk_size is None else int(chunk_size)
     tables = []
     excluded: dict[int, int] = {}

@@ -592,6 +592,33 @@ class Detector:
         t = t[keep]
         return t[np.lexsort((t.x, t.y, t.slice))]
 
+    def check_request(self, image: CalibratedImage, pixel_size_nm: float | None,
+                      region: Region | np.ndarray | None, threshold: float | None,
+                      classes: Sequence[float | str] | None, sizing: str | None,
+                      slices: Iterable[int] | None
+                      ) -> tuple[float, Region | None, str, list[int]]:
+        """Check a detection request before any work (`predict`, and
+        `golddigger.model.chunked.predict_chunked`): ``(pixel size, region, sizing,
+        slice indices)``; bad values raise `GoldDiggerError` with the fix."""
+        px = validate_pixel_size(pixel_size_nm if pixel_size_nm is not None
+                                 else image.pixel_size_nm, str(image.path or "image"))
+        if isinstance(region, np.ndarray):
+            region = Region.from_mask(region)
+        if region is not None and region.is_empty():
+            raise GoldDiggerError("the region (ROI) is empty: draw an area selection")
+        self._free_classes(classes)  # bad classes or threshold raise here, before work
+        self.class_thresholds(threshold)
+        self.check_limits(px, classes)
+        sizing = self.config.sizing if sizing is None else sizing
+        if sizing not in SIZING_MODES:
+            raise GoldDiggerError(f"sizing must be one of {SIZING_MODES}, got {sizing!r}")
+        indices = list(range(image.n_slices)) if slices is None else [int(s) for s in slices]
+        for s in indices:
+            if not 0 <= s < image.n_slices:
+                raise GoldDiggerError(f"slice {s} out of range (the image has "
+                                      f"{image.n_slices})")
+        return px, region, sizing, indices
+
     def predict(self, image: CalibratedImage | np.ndarray, pixel_size_nm: float | None = None,
                 region: Region | np.ndarray | None = None, threshold: float | None = None,
                 classes: Sequence[float] | None = None, slices: Iterable[int] | None = None,
@@ -654,25 +681,10 @@ class Detector:
             if arr.ndim not in (2, 3):
                 raise GoldDiggerError(f"expected a 2D image or a stack, got shape {arr.shape}")
             image = CalibratedImage(arr, pixel_size_nm)
-        px = validate_pixel_size(pixel_size_nm if pixel_size_nm is not None
-                                 else image.pixel_size_nm, str(image.path or "image"))
-        if isinstance(region, np.ndarray):
-            region = Region.from_mask(region)
-        if region is not None and region.is_empty():
-            raise GoldDiggerError("the region (ROI) is empty: draw an area selection")
-        self._free_classes(classes)  # bad classes or threshold raise here, before work
-        self.class_thresholds(threshold)
-        self.check_limits(px, classes)
         if tta not in TTA_CHOICES:
             raise GoldDiggerError(f"tta must be one of {TTA_CHOICES}, got {tta!r}")
-        sizing = self.config.sizing if sizing is None else sizing
-        if sizing not in SIZING_MODES:
-            raise GoldDiggerError(f"sizing must be one of {SIZING_MODES}, got {sizing!r}")
-        indices = list(range(image.n_slices)) if slices is None else [int(s) for s in slices]
-        for s in indices:
-            if not 0 <= s < image.n_slices:
-                raise GoldDiggerError(f"slice {s} out of range (the image has "
-                                      f"{image.n_slices})")
+        px, region, sizing, indices = self.check_request(image, pixel_size_nm, region,
+                                                         threshold, classes, sizing, slices)
         it = indices
         if progress and len(indices) > 1:
             from tqdm.auto import tqdm
