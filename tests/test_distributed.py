@@ -17,15 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from tests.conftest import REPO, disc_image
 
 from golddigger.cli.main import main
 from golddigger.errors import GoldDiggerError, ModelError
 from golddigger.io.images import write_tiff
-from golddigger.model.config import ModelConfig
-from golddigger.model.folder import write_model_folder
-from golddigger.model.networks import UNetGenerator
 
 distributed = pytest.importorskip("distributed")
 mrcfile = pytest.importorskip("mrcfile")
@@ -35,11 +31,8 @@ PX = 0.5587
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("model") / "tiny"
-    return write_model_folder(folder, ModelConfig(name="tiny", base_channels=4, tile_size=128),
-                              UNetGenerator(3, 4, 4).state_dict(), {"threshold": 0.5}, {})
+def model(tiny_model) -> Path:
+    return tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-import torch
 from tests.conftest import REPO, disc_image
 
 from golddigger.cli.main import main
 from golddigger.errors import ImageReadError
 from golddigger.io.images import IMAGE_SUFFIXES, read_image
-from golddigger.model.config import ModelConfig
-from golddigger.model.folder import write_model_folder
-from golddigger.model.networks import UNetGenerator
 
 mrcfile = pytest.importorskip("mrcfile")
 
@@ -26,11 +22,8 @@ HAVE_H5PY = importlib.util.find_spec("h5py") is not None
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("model") / "tiny"
-    return write_model_folder(folder, ModelConfig(name="tiny", base_channels=4, tile_size=128),
-                              UNetGenerator(3, 4, 4).state_dict(), {"threshold": 0.5}, {})
+def model(tiny_model) -> Path:
+    return tiny_model
 
 
 def em_file(name: str) -> Path:

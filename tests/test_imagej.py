@@ -350,10 +350,8 @@ def test_headless_session_uses_the_overlay_and_a_roiset(ij, tmp_path):
 def test_menu_click_shows_a_dialog_that_the_recorder_records(ij):
     """A real menu click: the command runs on a new thread and shows its dialog; OK runs
     it, and the macro recorder writes the run("Detect Gold", ...) line."""
-    from ij import IJ, Menus
-    from ij.gui import GenericDialog
+    from ij import IJ
     from ij.plugin.frame import Recorder
-    from java.awt import Window
     from java.awt.event import ActionEvent
 
     from golddigger.imagej import convert
@@ -370,18 +368,8 @@ def test_menu_click_shows_a_dialog_that_the_recorder_records(ij):
     ij.session.dialogs = True
     text = ""
     try:
-        item = _menu_item(Menus.getMenuBar(), ["Plugins", "Gold Digger", "Detect Gold"])
-        assert item is not None, "Plugins > Gold Digger > Detect Gold is missing"
-        ij.window.actionPerformed(ActionEvent(item, ActionEvent.ACTION_PERFORMED,
-                                              "Detect Gold"))
-        dialog = None
-        for _ in range(200):
-            dialog = next((w for w in Window.getWindows() if isinstance(w, GenericDialog)
-                           and w.isVisible()), None)
-            if dialog is not None:
-                break
-            time.sleep(0.05)
-        assert dialog is not None and "Detect Gold" in str(dialog.getTitle())
+        dialog = _click_detect_gold(ij)
+        assert "Detect Gold" in str(dialog.getTitle())
         ok = dialog.getButtons()[0]
         dialog.actionPerformed(ActionEvent(ok, ActionEvent.ACTION_PERFORMED, "OK"))
         for _ in range(600):
@@ -520,8 +508,6 @@ def test_preview_follows_the_threshold_and_cancel_leaves_nothing(ij):
     """Detect Gold's dialog from the menu: ticking Preview shows the particles of the dialog's
     threshold in the overlay (the maps computed once), a higher threshold shows fewer, and
     Cancel puts the overlay back and adds nothing."""
-    from ij import Menus
-    from ij.gui import GenericDialog
     from java.awt.event import ActionEvent, ItemEvent, TextEvent
 
     from golddigger.imagej import convert
@@ -531,19 +517,7 @@ def test_preview_follows_the_threshold_and_cancel_leaves_nothing(ij):
     imp.show()
     ij.session.dialogs = True
     try:
-        from java.awt import Window
-
-        item = _menu_item(Menus.getMenuBar(), ["Plugins", "Gold Digger", "Detect Gold"])
-        ij.window.actionPerformed(ActionEvent(item, ActionEvent.ACTION_PERFORMED,
-                                              "Detect Gold"))
-        dialog = None
-        for _ in range(200):
-            dialog = next((w for w in Window.getWindows() if isinstance(w, GenericDialog)
-                           and w.isVisible()), None)
-            if dialog is not None:
-                break
-            time.sleep(0.05)
-        assert dialog is not None
+        dialog = _click_detect_gold(ij)
         boxes = dialog.getCheckboxes()
         preview = boxes.get(boxes.size() - 1)
         assert str(preview.getLabel()) == "Preview"
@@ -579,6 +553,25 @@ def test_preview_follows_the_threshold_and_cancel_leaves_nothing(ij):
         ij.session.dialogs = False
     assert overlay_size() == 0, "the preview must not stay on the image"
     assert _macro('return "" + roiManager("count");') == "0"
+
+
+def _click_detect_gold(ij):
+    """Click Plugins > Gold Digger > Detect Gold and return its dialog once it is shown."""
+    from ij import Menus
+    from ij.gui import GenericDialog
+    from java.awt import Window
+    from java.awt.event import ActionEvent
+
+    item = _menu_item(Menus.getMenuBar(), ["Plugins", "Gold Digger", "Detect Gold"])
+    assert item is not None, "Plugins > Gold Digger > Detect Gold is missing"
+    ij.window.actionPerformed(ActionEvent(item, ActionEvent.ACTION_PERFORMED, "Detect Gold"))
+    for _ in range(200):
+        dialog = next((w for w in Window.getWindows() if isinstance(w, GenericDialog)
+                       and w.isVisible()), None)
+        if dialog is not None:
+            return dialog
+        time.sleep(0.05)
+    raise AssertionError("Detect Gold's dialog did not open")
 
 
 def _menu_item(bar, path):
