@@ -49,6 +49,9 @@ class GridDetector:
         self.delay = delay
         self.calls = 0
 
+    def report_classes(self, classes=None) -> list[float]:
+        return list(self.classes)  # as Detector's for classes the model has
+
     def predict(self, image, pixel_size_nm=None, slices=None, region=None, threshold=None,
                 classes=None, tile_size=-1, sizing=None, tta=1) -> ParticleTable:
         self.calls += 1

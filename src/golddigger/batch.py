@@ -320,14 +320,9 @@ def _density(n: int, area_um2: float) -> float:
 
 
 def report_classes(detector, classes: Sequence[float | str] | None) -> tuple[float, ...]:
-    """The classes a summary reports: the chosen ones (as the model's, or the asked
-    diameters and ranges' midpoints when the model does not have them), else all."""
-    if hasattr(detector, "report_classes"):
-        return tuple(float(c) for c in detector.report_classes(classes))
-    known = [float(c) for c in detector.classes]
-    if not classes:
-        return tuple(known)
-    return tuple(min(known, key=lambda k: abs(k - float(c))) for c in classes)
+    """The classes a summary reports (`Detector.report_classes`: the model's, or the asked
+    diameters and ranges' midpoints when the model does not have them)."""
+    return tuple(float(c) for c in detector.report_classes(classes))
 
 
 # ---------------------------------------------------------------------------- regions
