@@ -28,7 +28,7 @@ from golddigger.evaluate import evaluate_many
 from golddigger.model.config import ModelConfig
 from golddigger.model.detector import PRECISIONS, TTA_CHOICES, Detector
 from golddigger.particles import ParticleTable
-from golddigger.recipes import SHIPPED_RECIPE
+from golddigger.recipes import RECIPES, SHIPPED_RECIPE
 from golddigger.train import (
     THRESHOLD_GRID,
     TrainConfig,
@@ -49,12 +49,12 @@ def main(argv=None) -> int:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--pixel-size", type=float, default=None)
-    ap.add_argument("--steps", type=int, default=SHIPPED_RECIPE.train.steps)
-    ap.add_argument("--adv-weight", type=float, default=SHIPPED_RECIPE.train.adv_weight)
-    ap.add_argument("--synth", type=int, default=SHIPPED_RECIPE.synth_images,
+    ap.add_argument("--steps", type=int, default=None, help="default: the recipe's")
+    ap.add_argument("--adv-weight", type=float, default=None, help="default: the recipe's")
+    ap.add_argument("--synth", type=int, default=None,
                     help="synthetic images added per fold")
     ap.add_argument("--synth-fraction", type=float,
-                    default=SHIPPED_RECIPE.train.synth_fraction)
+                    default=None)
     ap.add_argument("--base", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
@@ -83,7 +83,16 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline", action="store_true", help="also tune and score LoG")
     ap.add_argument("--summarise-only", action="store_true",
                     help="train nothing: score the folds whose predictions exist")
+    ap.add_argument("--recipe", default=SHIPPED_RECIPE.name, choices=sorted(RECIPES),
+                    help="the recipe whose model kind, scales and synthetic gold sizes "
+                         "are used (the flags above still set steps etc.)")
     args = ap.parse_args(argv)
+    recipe = RECIPES[args.recipe]
+    for flag, value in (("steps", recipe.train.steps), ("adv_weight", recipe.train.adv_weight),
+                        ("synth", recipe.synth_images),
+                        ("synth_fraction", recipe.train.synth_fraction)):
+        if getattr(args, flag) is None:
+            setattr(args, flag, value)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
     samples = load_samples(args.data, args.pixel_size)
@@ -91,15 +100,17 @@ def main(argv=None) -> int:
     k = args.k if args.k and args.k < len(names) else len(names)
     folds = [names[i::k] for i in range(k)]
     args.out.mkdir(parents=True, exist_ok=True)
-    cfg = ModelConfig(name="cv", base_channels=args.base)
+    cfg = ModelConfig(name="cv", **(recipe.model_fields_for_config()
+                                    | dict(base_channels=args.base)))
     if args.edge_pad is not None:
         cfg = cfg.model_copy(update={"edge_pad_px": args.edge_pad})
-    tcfg = TrainConfig(steps=args.steps, adv_weight=args.adv_weight, seed=args.seed,
-                       synth_fraction=args.synth_fraction if args.synth else 0.0,
-                       class_balance=args.class_balance, lr=args.lr)
-    synth = synth_samples(args.synth, SHIPPED_RECIPE.synth_seed_offset + args.seed,
-                          samples[0].pixel_size_nm, dark_bands=args.dark_bands,
-                          dark_gold=args.dark_gold)
+    tcfg = TrainConfig(**(recipe.train.model_dump() | dict(
+        steps=args.steps, adv_weight=args.adv_weight, seed=args.seed,
+        synth_fraction=args.synth_fraction if args.synth else 0.0,
+        class_balance=args.class_balance, lr=args.lr)))
+    synth = synth_samples(args.synth, recipe.synth_seed_offset + args.seed,
+                          samples[0].pixel_size_nm, recipe.synth_classes_nm,
+                          dark_bands=args.dark_bands, dark_gold=args.dark_gold)
     times = {}
     chosen = (set(range(len(folds))) if args.folds is None
               else {int(i) for i in args.folds.split(",")})
@@ -133,7 +144,7 @@ def main(argv=None) -> int:
         logging.info("fold %s done in %.1f min", fold, times[fold])
     done = [s for s in samples if (args.out / f"pred_{s.name}.csv").exists()]
     preds = [ParticleTable.from_csv(args.out / f"pred_{s.name}.csv") for s in done]
-    if args.sizing == "image":
+    if args.sizing == "image" and cfg.output != "gold":
         # the stored predictions carry the class of the strongest map and the map's centre
         preds = [measured(s, p, cfg.classes_nm) for s, p in zip(done, preds, strict=True)]
     # thresholds for fold k are chosen on the other folds' held-out predictions only

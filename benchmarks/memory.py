@@ -105,7 +105,7 @@ def tiny_default_model(folder: Path) -> Path:
 
     torch.manual_seed(0)
     cfg = ModelConfig(name="random-default")
-    net = UNetGenerator(len(cfg.classes_nm), cfg.base_channels, cfg.depth)
+    net = UNetGenerator(cfg.n_maps, cfg.base_channels, cfg.depth)
     with torch.no_grad():  # random weights light up everywhere: keep detections rare
         net.head.bias.fill_(-5.0)
     return write_model_folder(folder, cfg, net.state_dict(), {"threshold": 0.5},

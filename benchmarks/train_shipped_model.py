@@ -30,7 +30,7 @@ import torch
 
 from golddigger.model.config import ModelConfig
 from golddigger.model.folder import read_model_folder, write_model_folder
-from golddigger.recipes import SHIPPED_RECIPE
+from golddigger.recipes import RECIPES, SHIPPED_RECIPE
 from golddigger.train import TrainConfig, train_model
 from golddigger.training_data import load_labelled_folder, synthetic_set
 
@@ -40,11 +40,11 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--steps", type=int, default=SHIPPED_RECIPE.train.steps)
-    ap.add_argument("--adv-weight", type=float, default=SHIPPED_RECIPE.train.adv_weight)
-    ap.add_argument("--synth", type=int, default=SHIPPED_RECIPE.synth_images)
+    ap.add_argument("--steps", type=int, default=None, help="default: the recipe's")
+    ap.add_argument("--adv-weight", type=float, default=None, help="default: the recipe's")
+    ap.add_argument("--synth", type=int, default=None)
     ap.add_argument("--synth-fraction", type=float,
-                    default=SHIPPED_RECIPE.train.synth_fraction)
+                    default=None)
     ap.add_argument("--base", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
@@ -57,14 +57,25 @@ def main(argv=None) -> int:
     ap.add_argument("--dark-gold", type=float, default=0.0)
     ap.add_argument("--init", type=Path, default=None,
                     help="start from this model folder's weights (fine-tuning)")
+    ap.add_argument("--recipe", default=SHIPPED_RECIPE.name, choices=sorted(RECIPES),
+                    help="the recipe whose model kind, scales and synthetic gold sizes "
+                         "are used (the flags above still set steps etc.)")
     args = ap.parse_args(argv)
+    recipe = RECIPES[args.recipe]
+    for flag, value in (("steps", recipe.train.steps), ("adv_weight", recipe.train.adv_weight),
+                        ("synth", recipe.synth_images),
+                        ("synth_fraction", recipe.train.synth_fraction)):
+        if getattr(args, flag) is None:
+            setattr(args, flag, value)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
     samples = load_labelled_folder(args.data, args.pixel_size)
-    synth = synthetic_set(args.synth, SHIPPED_RECIPE.synth_seed_offset + args.seed,
-                          samples[0].pixel_size_nm, None, args.dark_bands, args.dark_gold)
-    cfg = ModelConfig(name=args.name, base_channels=args.base, sizing=args.sizing)
-    tcfg = TrainConfig(**(SHIPPED_RECIPE.train.model_dump() | dict(
+    synth = synthetic_set(args.synth, recipe.synth_seed_offset + args.seed,
+                          samples[0].pixel_size_nm, recipe.synth_classes_nm, args.dark_bands,
+                          args.dark_gold)
+    cfg = ModelConfig(name=args.name, **(recipe.model_fields_for_config()
+                                         | dict(base_channels=args.base, sizing=args.sizing)))
+    tcfg = TrainConfig(**(recipe.train.model_dump() | dict(
         steps=args.steps, adv_weight=args.adv_weight, seed=args.seed,
         synth_fraction=args.synth_fraction if args.synth else 0.0, lr=args.lr)))
     ckpt = args.out.with_suffix(".ckpt")

@@ -115,7 +115,7 @@ def test_targets_peak_at_centres():
 
 def test_find_peaks_subpixel():
     x0, y0 = np.array([12.3, 40.0, 25.6]), np.array([15.7, 30.2, 44.1])
-    maps = render_targets((60, 60), x0, y0, np.zeros(3, int), 1, np.array([1.2]))
+    maps = render_targets((60, 60), x0, y0, np.zeros(3, int), 1, np.full(3, 1.2))
     x, y, s = find_peaks(maps[0], 0.5, 2)
     order = np.argsort(x)
     np.testing.assert_allclose(x[order], np.sort(x0), atol=0.15)
@@ -129,7 +129,7 @@ def test_one_detection_per_particle_across_classes():
     # a 12 nm particle that also lights the 6 nm map a little, beside it a real 6 nm one
     maps = np.zeros((2, 80, 80), np.float32)
     maps[0] = render_targets((80, 80), np.array([40.0, 60.0]), np.array([40.0, 40.0]),
-                             np.array([0, 0]), 1, np.array([1.0]))[0] * np.float32(0.6)
+                             np.array([0, 0]), 1, np.full(2, 1.0))[0] * np.float32(0.6)
     maps[1] = render_targets((80, 80), np.array([40.5]), np.array([40.0]), np.array([0]), 1,
                              np.array([2.0]))[0] * np.float32(0.9)
     x, y, d, s = maps_to_particles(maps, [6.0, 12.0], 1.2, [0.3, 0.3])

@@ -103,5 +103,11 @@ def test_the_shipped_model_loads_unchanged():
     folder = resolve_model(None)
     config, state, thresholds, _ = read_model_folder(folder)
     assert thresholds == json.loads((folder / "thresholds.json").read_text())
-    assert config.model_dump() == json.loads((folder / "config.json").read_text())
+    stored = json.loads((folder / "config.json").read_text())
+    dumped = config.model_dump()
+    assert {k: dumped[k] for k in stored} == stored
+    # fields added after the folder was written keep their defaults (same behaviour)
+    defaults = ModelConfig().model_dump()
+    assert {k: v for k, v in dumped.items() if k not in stored} == \
+        {k: defaults[k] for k in dumped if k not in stored}
     Detector.from_folder(folder)

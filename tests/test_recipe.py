@@ -11,21 +11,36 @@ from tests.conftest import REPO
 
 from golddigger.cli.main import build_parser
 from golddigger.cli.train import train_config
+from golddigger.model.config import ModelConfig
 from golddigger.recipes import RECIPES, SHIPPED_RECIPE, TrainConfig
 
 
-def test_shipped_recipe_is_the_shipped_models():
-    metrics = REPO / "models" / "fril-gold-v3" / "metrics.json"
+@pytest.mark.parametrize("name", ["fril-gold-v3", "fril-gold-v4"])
+def test_recipes_are_the_shipped_models(name):
+    metrics = REPO / "models" / name / "metrics.json"
     if not metrics.is_file():
-        pytest.skip("the shipped model is not in models/")
+        pytest.skip(f"{name} is not in models/")
     m = json.loads(metrics.read_text())
-    assert SHIPPED_RECIPE.train.model_dump() == m["train_config"]
-    assert SHIPPED_RECIPE.train.steps == 4500 and SHIPPED_RECIPE.train.adv_weight == 0.0
-    assert SHIPPED_RECIPE.synth_images == m["synthetic_images"]
-    config = json.loads((metrics.parent / "config.json").read_text())
-    assert SHIPPED_RECIPE.base_channels == config["base_channels"]
-    assert SHIPPED_RECIPE.sizing == config["sizing"]
+    recipe = RECIPES[name]
+    # fields added to TrainConfig later take their defaults
+    assert TrainConfig(**m["train_config"]) == recipe.train
+    assert recipe.train.steps == 4500 and recipe.train.adv_weight == 0.0
+    assert recipe.synth_images == m["synthetic_images"]
+    config = ModelConfig(**json.loads((metrics.parent / "config.json").read_text()))
+    for key, value in recipe.model_fields_for_config().items():
+        assert getattr(config, key) == value, key
     assert RECIPES["fril-gold-v3"] is SHIPPED_RECIPE
+
+
+def test_gold_recipe_scales():
+    tcfg = RECIPES["fril-gold-v4"].train
+    scales = tcfg.scales()
+    assert len(scales) == tcfg.n_scales
+    assert scales[0] == pytest.approx(0.7) and scales[-1] == pytest.approx(1.75)
+    assert all(b / a == pytest.approx(scales[1] / scales[0]) for a, b in zip(scales, scales[1:]))
+    assert SHIPPED_RECIPE.train.scales() is None
+    with pytest.raises(ValueError, match="scale_range"):
+        TrainConfig(scale_range=(2.0, 1.0))
 
 
 def test_train_defaults_are_the_recipe(tmp_path):

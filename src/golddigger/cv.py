@@ -24,7 +24,7 @@ def load_fold_net(folder: Path, held: Sequence[str], cfg: ModelConfig):
 
     from golddigger.model.networks import UNetGenerator
 
-    net = UNetGenerator(len(cfg.classes_nm), cfg.base_channels, cfg.depth)
+    net = UNetGenerator(cfg.n_maps, cfg.base_channels, cfg.depth)
     net.load_state_dict(torch.load(fold_model_file(folder, held), weights_only=True))
     return net
 

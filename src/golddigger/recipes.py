@@ -5,9 +5,10 @@ benchmarks use by default. Pydantic only (no torch), so the CLI can read them ch
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["RECIPES", "Recipe", "SHIPPED_RECIPE", "TrainConfig"]
+__all__ = ["GOLD_ANY_SIZE_RECIPE", "RECIPES", "Recipe", "SHIPPED_RECIPE", "TrainConfig"]
 
 
 class TrainConfig(BaseModel):
@@ -32,6 +33,10 @@ class TrainConfig(BaseModel):
     synth_fraction: float = Field(0.0, ge=0, le=1)
     scale_jitter: float = Field(0.12, ge=0, lt=0.5)
     n_scales: int = Field(3, ge=1)
+    scale_range: tuple[float, float] | None = Field(
+        None, description="magnify each real image by n_scales factors spread evenly (in "
+                          "log) over this range, instead of 1 +- scale_jitter: gold of one "
+                          "labelled size then teaches every size in between")
     buffer_nm: float = Field(30.0, ge=0)
     outside: str = Field("candidates", pattern="^(ignore|candidates)$",
                          description="outside the annotated region: 'ignore' it, or use it "
@@ -39,6 +44,22 @@ class TrainConfig(BaseModel):
     seed: int = 0
     threads: int | None = None
     checkpoint_every: int = Field(250, ge=1)
+
+    @field_validator("scale_range")
+    @classmethod
+    def _scale_range(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        if v is not None and not 0.2 <= v[0] <= v[1] <= 5.0:
+            raise ValueError(f"scale_range must be (low, high) with 0.2 <= low <= high <= 5, "
+                             f"got {v}")
+        return v
+
+    def scales(self) -> list[float] | None:
+        """The magnifications of each real image's variants (None: ``1 +- scale_jitter``,
+        see `golddigger.train.prepare_pair`)."""
+        if self.scale_range is None:
+            return None
+        lo, hi = self.scale_range
+        return [float(v) for v in np.geomspace(lo, hi, self.n_scales)]
 
 
 class Recipe(BaseModel):
@@ -53,6 +74,21 @@ class Recipe(BaseModel):
     synth_seed_offset: int = Field(1000, description="their seed is the run's seed + this")
     base_channels: int = Field(12, ge=2, le=64)
     sizing: str = Field("image", pattern="^(maps|image)$")
+    output: str = Field("classes", pattern="^(classes|gold)$",
+                        description="one map per class, or one gold map (ModelConfig.output)")
+    gold_range_nm: tuple[float, float] | None = Field(
+        None, description="for output 'gold': the gold diameters it learns to find")
+    synth_classes_nm: tuple[float, ...] | None = Field(
+        None, description="gold diameters drawn in the synthetic images (default: the "
+                          "model's classes)")
+
+    def model_fields_for_config(self) -> dict:
+        """The `golddigger.model.config.ModelConfig` fields this recipe sets."""
+        out: dict = {"base_channels": self.base_channels, "sizing": self.sizing,
+                     "output": self.output}
+        if self.gold_range_nm is not None:
+            out["gold_range_nm"] = list(self.gold_range_nm)
+        return out
 
 
 #: How the shipped model fril-gold-v3 was trained (``benchmarks/train_shipped_model.py``,
@@ -62,5 +98,16 @@ SHIPPED_RECIPE = Recipe(name="fril-gold-v3",
                         train=TrainConfig(steps=4500, adv_weight=0.0, synth_fraction=0.25),
                         synth_images=8)
 
+#: A model for gold of any size (issue 13): one gold map, sizes measured on the image.
+#: Every real image is also seen magnified 0.7-1.75x (its 6 nm gold then looks like 4-11
+#: nm gold, its 12 nm gold like 8-21 nm), and the synthetic images draw gold of nine
+#: diameters from 4.5 to 29 nm.
+GOLD_ANY_SIZE_RECIPE = Recipe(
+    name="fril-gold-v4",
+    train=TrainConfig(steps=4500, adv_weight=0.0, synth_fraction=0.3, n_scales=7,
+                      scale_range=(0.7, 1.75)),
+    synth_images=10, output="gold", gold_range_nm=(4.0, 30.0),
+    synth_classes_nm=(4.5, 7.0, 9.0, 11.0, 14.0, 17.0, 21.0, 25.0, 29.0))
+
 #: Recipes by name.
-RECIPES: dict[str, Recipe] = {SHIPPED_RECIPE.name: SHIPPED_RECIPE}
+RECIPES: dict[str, Recipe] = {r.name: r for r in (SHIPPED_RECIPE, GOLD_ANY_SIZE_RECIPE)}

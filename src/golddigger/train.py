@@ -27,6 +27,7 @@ from golddigger.io.regions import Region
 from golddigger.model.config import ModelConfig
 from golddigger.model.networks import PatchDiscriminator, UNetGenerator, count_parameters
 from golddigger.model.preprocess import normalise_tensor, resample_plane, robust_stats
+from golddigger.model.specimen import specimen_mask
 from golddigger.model.targets import render_targets
 from golddigger.particles import ParticleTable
 from golddigger.recipes import RECIPES, SHIPPED_RECIPE, Recipe, TrainConfig
@@ -52,16 +53,19 @@ class TrainingPair:
     variants: list[np.ndarray]  # normalised float32 (H, W), one per variant
     xy: list[np.ndarray]  # (N, 2) particle centres per variant
     masks: list[np.ndarray]  # bool (H, W) loss region per variant
-    class_index: np.ndarray  # (N,) map index of each particle
+    class_index: np.ndarray  # (N,) class of each particle (its map, and its balance group)
     synthetic: bool = False
     weights: np.ndarray = field(default=None)  # type: ignore[assignment]
+    diameter_nm: np.ndarray = field(default=None)  # type: ignore[assignment]  # (N,) labels
+    scales: list[float] = field(default_factory=list)  # magnification of each variant
 
 
 def prepare_pair(name: str, image: np.ndarray, pixel_size_nm: float, particles: ParticleTable,
                  config: ModelConfig, region: Region | None = None, buffer_nm: float = 30.0,
                  scale_jitter: float = 0.0, n_scales: int = 1, rng: np.random.Generator | None
                  = None, synthetic: bool = False, jpeg_variant: bool = True,
-                 outside: str = "ignore") -> TrainingPair:
+                 outside: str = "ignore", scales: Sequence[float] | None = None
+                 ) -> TrainingPair:
     """Resample, normalise and label one image for training.
 
     The annotated region is ``region`` if given, else the hull of the particles grown by
@@ -71,7 +75,15 @@ def prepare_pair(name: str, image: np.ndarray, pixel_size_nm: float, particles: 
     LoG finds (`outside_negatives`), so membrane edges, shadows and replica texture
     everywhere teach the model what is not gold, while possible unlabelled gold is left
     out. Particles whose diameter is not one of the model's classes raise a
-    `GoldDiggerError`.
+    `GoldDiggerError`, except for a gold-map model (``config.output == "gold"``), which
+    learns gold of any diameter (its classes only group particles for balancing).
+
+    Each variant is the image magnified by one of ``scales`` (default: ``n_scales``
+    values spread over ``1 +- scale_jitter``) on top of the model's pixel size, so gold
+    of one labelled size is seen at several apparent sizes.
+
+    The median and spread that normalise the image are those of its specimen
+    (`golddigger.model.specimen.specimen_mask`), as at inference.
     """
     px = validate_pixel_size(pixel_size_nm, name)
     rng = rng or np.random.default_rng(0)
@@ -83,7 +95,7 @@ def prepare_pair(name: str, image: np.ndarray, pixel_size_nm: float, particles: 
         dist = np.abs(particles.diameter_nm[:, None] - classes[None, :])
         ci = dist.argmin(axis=1)
         bad = dist.min(axis=1) > 0.25 * classes[ci]
-        if bad.any():
+        if bad.any() and config.output != "gold":
             raise GoldDiggerError(
                 f"{name}: particles of {sorted(set(particles.diameter_nm[bad]))} nm are not "
                 f"among the model's classes {list(config.classes_nm)}; pass --classes")
@@ -98,11 +110,10 @@ def prepare_pair(name: str, image: np.ndarray, pixel_size_nm: float, particles: 
         full_mask |= outside_negatives(image, px, config.classes_nm)
     elif outside != "ignore":
         raise ValueError(f"outside must be 'ignore' or 'candidates', got {outside!r}")
-    stats = robust_stats(image)
-    if n_scales == 1:
-        scales = [1.0]
-    else:
-        scales = list(np.linspace(1 - scale_jitter, 1 + scale_jitter, n_scales))
+    stats = robust_stats(image, mask=specimen_mask(image, px))
+    if scales is None:
+        scales = ([1.0] if n_scales == 1 else
+                  list(np.linspace(1 - scale_jitter, 1 + scale_jitter, n_scales)))
     variants, xys, masks = [], [], []
     for k, s in enumerate(scales):
         src = image
@@ -117,7 +128,10 @@ def prepare_pair(name: str, image: np.ndarray, pixel_size_nm: float, particles: 
         variants.append(np.ascontiguousarray(t))
         xys.append(xy)
         masks.append(m)
-    return TrainingPair(name, variants, xys, masks, ci, synthetic)
+    return TrainingPair(name, variants, xys, masks, ci, synthetic,
+                        diameter_nm=np.asarray(particles.diameter_nm, dtype=float)
+                        if len(particles) else np.zeros(0),
+                        scales=[float(s) for s in scales])
 
 
 def outside_negatives(image: np.ndarray, pixel_size_nm: float, classes_nm: Sequence[float],
@@ -222,14 +236,21 @@ class _PatchSampler:
         sub = img[y0:y0 + P, x0:x0 + P]
         patch[:sub.shape[0], :sub.shape[1]] = sub
         pm[:sub.shape[0], :sub.shape[1]] = mask[y0:y0 + P, x0:x0 + P]
+        n_maps = self.config.n_maps
         if len(xy):
-            near = (xy[:, 0] > x0 - 20) & (xy[:, 0] < x0 + P + 20) & \
-                   (xy[:, 1] > y0 - 20) & (xy[:, 1] < y0 + P + 20)
-            tgt = render_targets((P, P), xy[near, 0] - x0, xy[near, 1] - y0,
-                                 pair.class_index[near], len(self.config.classes_nm),
-                                 self.sigma)
+            near = (xy[:, 0] > x0 - 40) & (xy[:, 0] < x0 + P + 40) & \
+                   (xy[:, 1] > y0 - 40) & (xy[:, 1] < y0 + P + 40)
+            if self.config.output == "gold":
+                # one map; each particle's Gaussian follows its size as seen in this variant
+                sigma = (self.config.target_sigma_factor * 0.5 * pair.diameter_nm[near]
+                         * pair.scales[v] / self.config.pixel_size_nm)
+                index = np.zeros(int(near.sum()), dtype=int)
+            else:
+                sigma, index = self.sigma[pair.class_index[near]], pair.class_index[near]
+            tgt = render_targets((P, P), xy[near, 0] - x0, xy[near, 1] - y0, index, n_maps,
+                                 sigma)
         else:
-            tgt = np.zeros((len(self.config.classes_nm), P, P), np.float32)
+            tgt = np.zeros((n_maps, P, P), np.float32)
         patch, tgt, pm = self._augment(patch, tgt, pm)
         return patch, tgt, pm
 
@@ -284,7 +305,7 @@ class Trainer:
         torch.manual_seed(tcfg.seed)
         if tcfg.threads:
             torch.set_num_threads(tcfg.threads)
-        n = len(config.classes_nm)
+        n = config.n_maps
         self.G = UNetGenerator(n, config.base_channels, config.depth)
         self.D = PatchDiscriminator(1 + n) if tcfg.adv_weight > 0 else None
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=tcfg.lr, betas=(0.5, 0.999))
@@ -466,7 +487,8 @@ def train_model(train: Sequence[Sample], config: ModelConfig, tcfg: TrainConfig,
     rng = np.random.default_rng(tcfg.seed)
     pairs = [prepare_pair(s.name, s.image, s.pixel_size_nm, s.particles, config, s.region,
                           tcfg.buffer_nm, tcfg.scale_jitter, tcfg.n_scales, rng, s.synthetic,
-                          outside="ignore" if s.synthetic else tcfg.outside)
+                          outside="ignore" if s.synthetic else tcfg.outside,
+                          scales=None if s.synthetic else tcfg.scales())
              for s in train]
     trainer = Trainer(config, tcfg, checkpoint)
     if init is not None and trainer.step == 0:

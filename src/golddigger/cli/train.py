@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
+from pydantic import ValidationError
 
 from golddigger.cli._common import CliError, expand_images, new_parser
 from golddigger.recipes import RECIPES, SHIPPED_RECIPE
@@ -134,10 +135,17 @@ def run(args) -> int:
             raise CliError("--classes must match the --init-model's classes "
                            f"{config.classes_nm}")
     else:
-        config = ModelConfig(name=out.name,
-                             base_channels=args.base_channels or recipe.base_channels,
-                             sizing=args.sizing or recipe.sizing,
-                             **({"classes_nm": args.classes} if args.classes else {}))
+        fields = recipe.model_fields_for_config()
+        if args.base_channels:
+            fields["base_channels"] = args.base_channels
+        if args.sizing:
+            fields["sizing"] = args.sizing
+        if args.classes:
+            fields["classes_nm"] = args.classes
+        try:
+            config = ModelConfig(name=out.name, **fields)
+        except ValidationError as err:
+            raise CliError(f"--recipe {recipe.name}: {err.errors()[0]['msg']}") from None
     # validation split
     names = [s.name for s in samples]
     if args.no_val:
@@ -159,7 +167,8 @@ def run(args) -> int:
         from golddigger.training_data import synthetic_set
 
         train += synthetic_set(n_synth, args.seed + recipe.synth_seed_offset,
-                               train[0].pixel_size_nm, config.classes_nm,
+                               train[0].pixel_size_nm,
+                               recipe.synth_classes_nm or config.classes_nm,
                                args.synth_dark_bands, args.synth_dark_gold)
     tcfg = train_config(recipe, args, n_synth)
     ckpt = out.with_name(out.name + ".ckpt")

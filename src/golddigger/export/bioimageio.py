@@ -168,7 +168,7 @@ def maps_network(config: ModelConfig, state_dict: dict):
     """The `MapsGenerator` of a model folder, in eval mode."""
     from golddigger.model.networks import MapsGenerator
 
-    net = MapsGenerator(len(config.classes_nm), config.base_channels, config.depth,
+    net = MapsGenerator(config.n_maps, config.base_channels, config.depth,
                         config.edge_pad_px)
     try:
         net.load_state_dict(state_dict)
@@ -179,7 +179,7 @@ def maps_network(config: ModelConfig, state_dict: dict):
 
 
 def _architecture_kwargs(config: ModelConfig) -> dict:
-    return {"n_classes": len(config.classes_nm), "base": config.base_channels,
+    return {"n_classes": config.n_maps, "base": config.base_channels,
             "depth": config.depth, "edge_pad": config.edge_pad_px}
 
 

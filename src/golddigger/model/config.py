@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = ["FORMAT_VERSION", "ModelConfig", "ModelMetrics", "Thresholds"]
 
@@ -25,6 +25,14 @@ class ModelConfig(BaseModel):
     depth: int = Field(4, ge=1, le=6)
     target_sigma_factor: float = Field(0.4, gt=0, le=2,
                                        description="target Gaussian sigma / particle radius")
+    output: str = Field("classes", pattern="^(classes|gold)$",
+                        description="the network's maps: one per class ('classes'), or one "
+                                    "'gold' map for gold of any diameter in gold_range_nm, "
+                                    "each detection's size measured on the image and binned "
+                                    "into the classes asked for (classes_nm by default)")
+    gold_range_nm: list[float] | None = Field(
+        None, description="for output 'gold': the gold diameters (nm) the model was trained "
+                          "to find, [smallest, largest]")
     sizing: str = Field("maps", pattern="^(maps|image)$",
                         description="size class from the strongest class map ('maps') or "
                                     "size class and centre measured from the image at each "
@@ -56,6 +64,38 @@ class ModelConfig(BaseModel):
         if len(set(v)) != len(v):
             raise ValueError(f"particle classes must be distinct, got {v}")
         return sorted(float(d) for d in v)
+
+    @field_validator("gold_range_nm")
+    @classmethod
+    def _gold_range(cls, v: list[float] | None) -> list[float] | None:
+        if v is None:
+            return v
+        if len(v) != 2 or not 0 < v[0] < v[1]:
+            raise ValueError(f"gold_range_nm must be [smallest, largest] nm, got {v}")
+        return [float(v[0]), float(v[1])]
+
+    @model_validator(mode="after")
+    def _gold_output(self) -> ModelConfig:
+        if self.output == "gold":
+            if self.gold_range_nm is None:
+                raise ValueError("a model with output 'gold' needs gold_range_nm")
+            if self.sizing != "image":
+                raise ValueError("a model with output 'gold' measures sizes on the image "
+                                 "(sizing 'image')")
+        return self
+
+    @property
+    def n_maps(self) -> int:
+        """The network's output maps: one per class, or one gold map."""
+        return 1 if self.output == "gold" else len(self.classes_nm)
+
+    @property
+    def map_diameters_nm(self) -> list[float]:
+        """The diameter each map stands for when finding peaks: the classes, or the
+        smallest gold of a gold map (so that no two particles merge)."""
+        if self.output == "gold":
+            return [float(self.gold_range_nm[0])]  # type: ignore[index]
+        return list(self.classes_nm)
 
     @field_validator("halo_px", "tile_size")
     @classmethod

@@ -270,7 +270,7 @@ class Detector:
         """Load a model folder (checksums verified, weights loaded without pickle code)."""
         folder = Path(folder)
         config, state, thresholds, metrics = read_model_folder(folder, verify=verify)
-        net = UNetGenerator(len(config.classes_nm), config.base_channels, config.depth)
+        net = UNetGenerator(config.n_maps, config.base_channels, config.depth)
         try:
             net.load_state_dict(state)
         except RuntimeError as err:
@@ -467,9 +467,9 @@ class Detector:
             floor = min(self.class_thresholds(threshold))
         if maps.maps is None:
             return ParticleTable.empty()
-        c = len(self.classes)
-        x, y, d, score = maps_to_particles(maps.maps, list(self.classes), self.pixel_size_nm,
-                                           [float(floor)] * c)
+        diameters = self.config.map_diameters_nm
+        x, y, d, score = maps_to_particles(maps.maps, diameters, self.pixel_size_nm,
+                                           [float(floor)] * len(diameters))
         # a window of a larger plane's maps: into the whole plane's map pixels
         x, y = x + maps.origin[1], y + maps.origin[0]
         if maps.core is not None:
@@ -722,7 +722,8 @@ class Detector:
         classes, pixel size to unknown (None)."""
         v = self.metrics.get("validated") or {}
         px = v.get("pixel_size_nm")
-        gold = v.get("gold_nm") or (min(self.classes), max(self.classes))
+        gold = v.get("gold_nm") or self.config.gold_range_nm or (min(self.classes),
+                                                                 max(self.classes))
         return {"pixel_size_nm": None if px is None else (float(px[0]), float(px[1])),
                 "gold_nm": (float(gold[0]), float(gold[1]))}
 
@@ -755,7 +756,10 @@ class Detector:
         return out
 
     def _known_classes(self, classes: Sequence[float | str]) -> list[float] | None:
-        """The model's classes matching ``classes`` (all of them), else None."""
+        """The model's classes matching ``classes`` (all of them), else None (always
+        None for a gold-map model: its classes are only a default binning)."""
+        if self.config.output == "gold":
+            return None
         wanted = []
         for c in classes:
             try:
@@ -770,9 +774,12 @@ class Detector:
 
     def _free_classes(self, classes: Sequence[float | str] | None) -> list[SizeClass] | None:
         """Parsed ``classes`` when they are not all the model's own (sizes then measured
-        and binned), else None."""
+        and binned), else None. A gold-map model always measures and bins: by default
+        into its ``classes_nm``."""
         if classes is None:
-            return None
+            if self.config.output != "gold":
+                return None
+            classes = list(self.classes)
         parsed = parse_classes(classes)  # raises for bad ones
         return None if self._known_classes(classes) is not None else parsed
 

@@ -202,7 +202,7 @@ def check_state_dict(state: dict, config: ModelConfig, path: Path | str = "weigh
     from golddigger.model.networks import UNetGenerator
 
     expected = {k: tuple(v.shape) for k, v in
-                UNetGenerator(len(config.classes_nm), config.base_channels, config.depth)
+                UNetGenerator(config.n_maps, config.base_channels, config.depth)
                 .state_dict().items()}
     missing = [k for k in expected if k not in state]
     extra = [k for k in state if k not in expected]

@@ -1,4 +1,5 @@
-"""Training targets: one map per class with a Gaussian at each particle centre."""
+"""Training targets: a Gaussian at each particle centre, in its class's map (or in the one
+gold map)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ __all__ = ["render_targets"]
 
 def render_targets(shape: tuple[int, int], x: np.ndarray, y: np.ndarray, class_index: np.ndarray,
                    n_classes: int, sigma_px: np.ndarray) -> np.ndarray:
-    """Render ``(n_classes, H, W)`` float32 maps in [0, 1].
+    """Render ``(n_classes, H, W)`` float32 maps in [0, 1] (``n_classes`` maps).
 
     Parameters
     ----------
@@ -22,14 +23,14 @@ def render_targets(shape: tuple[int, int], x: np.ndarray, y: np.ndarray, class_i
     n_classes : int
         Number of maps.
     sigma_px : array
-        Gaussian sigma per class (indexed by class), in map pixels.
+        Gaussian sigma of each particle, in map pixels.
 
     Overlapping Gaussians take the maximum, so each peak is exactly 1.
     """
     h, w = shape
     out = np.zeros((n_classes, h, w), dtype=np.float32)
-    for xi, yi, ci in zip(x, y, class_index, strict=True):
-        s = float(sigma_px[ci])
+    for xi, yi, ci, si in zip(x, y, class_index, sigma_px, strict=True):
+        s = float(si)
         r = int(np.ceil(3 * s)) + 1
         x0, x1 = max(0, int(np.floor(xi)) - r), min(w, int(np.floor(xi)) + r + 2)
         y0, y1 = max(0, int(np.floor(yi)) - r), min(h, int(np.floor(yi)) + r + 2)
