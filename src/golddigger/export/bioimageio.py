@@ -160,7 +160,10 @@ def _preprocessing(norm: PackageNormalisation) -> list:
 
 # ============================================================================ pieces
 def channel_names(config: ModelConfig) -> list[str]:
-    """Output channel names, one per class: ``gold_6nm``, ``gold_12nm``, ..."""
+    """Output channel names, one per class: ``gold_6nm``, ``gold_12nm``, ...; a gold-map
+    model (``config.output == "gold"``) has one, ``gold``."""
+    if config.output == "gold":
+        return ["gold"]
     return [f"gold_{d:g}nm".replace(".", "p") for d in config.classes_nm]
 
 
@@ -207,6 +210,19 @@ def cover_image(tile: np.ndarray, maps: np.ndarray, colours: list[str]) -> np.nd
     return np.concatenate([left, right.astype(np.uint8)], axis=1)
 
 
+def _gold_map_note(config: ModelConfig) -> str:
+    if config.output != "gold":
+        return ""
+    lo, hi = config.gold_range_nm  # type: ignore[misc]
+    return (f"This model has one map, `gold`, for gold of any diameter from {lo:g} to "
+            f"{hi:g} nm. Peaks are found with the window of the smallest ({lo:g} nm); "
+            "each particle's diameter is then measured on the image (Gold Digger's "
+            "`golddigger.model.sizing.measure_diameters`) and binned into the classes "
+            f"asked for (default {', '.join(f'{d:g}' for d in config.classes_nm)} nm, each "
+            "+-25 %); candidates within one measured radius of a stronger one are the "
+            "same particle.\n")
+
+
 def _fmt(v) -> str:
     return "n/a" if v is None else f"{v:.3f}"
 
@@ -222,7 +238,7 @@ def model_card(config: ModelConfig, thresholds: dict, metrics: dict,
     thr_rows = "\n".join(
         f"| `{name}` | {d:g} nm | {float(per.get(f'{d:g}', default_t)):.2f} | "
         f"{max(1, round(0.5 * d / config.pixel_size_nm))} px |"
-        for name, d in zip(channel_names(config), config.classes_nm, strict=True))
+        for name, d in zip(channel_names(config), config.map_diameters_nm, strict=True))
     cv = metrics.get("cross_validation", {})
     cv_line = ""
     pooled = (cv.get("gan") or {}).get("pooled") or {}
@@ -292,6 +308,7 @@ Weights: {formats} (each gives the same maps; the state dict's architecture is
   The whole image at once gives exactly Gold Digger's maps for the same normalised input.
 
 ## From maps to particles (Gold Digger's post-processing)
+{_gold_map_note(config)}
 1. In each class map, find local maxima above the class threshold, with a square window
    of side `2 r + 1` (r = the particle radius in px, at least 1); drop flat plateaus
    larger than the window.
@@ -589,7 +606,7 @@ def export_bioimageio(model: str | os.PathLike | None, output: str | os.PathLike
         # the same as TIFFs for people and viewers (the spec's FAIR sample tensors)
         tifffile.imwrite(files["sample_input"], tile[None, None])
         tifffile.imwrite(files["sample_output"], maps.astype(np.float32))
-        colours = list(class_colors(config.classes_nm).values())
+        colours = list(class_colors(config.map_diameters_nm).values())
         Image.fromarray(cover_image(tile, maps[0], colours)).save(files["cover"])
         files["card"].write_text(model_card(config, thresholds, metrics, norm, min_size,
                                             weight_formats), encoding="utf-8")
