@@ -9,7 +9,13 @@ It scores one detector (default: the shipped model) on every image, unchanged an
 changed; labels move (and, for a declared pixel size, scale their diameters) with the
 image. With the shipped model this is IN-SAMPLE (it was trained on these six images):
 the figures say whether a change of canvas or scale costs accuracy relative to the
-unchanged image, not what accuracy is on unseen micrographs.
+unchanged image, not what accuracy is on unseen micrographs. With ``--cv`` (a
+`cv_accuracy.py` result JSON, its fold models beside it) every image is scored by the
+fold model that never saw it, at that fold's threshold (chosen on the other folds):
+
+    python benchmarks/changed_images.py --data ../shared/data/mpfi-fril --pixel-size 0.5587 \
+        --cv runs/cv_v4/cv_result_image.json --recipe fril-gold-v4 \
+        --json benchmarks/results/changed_images_v4_cv.json
 """
 
 from __future__ import annotations
@@ -25,9 +31,12 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
+from golddigger.cv import load_fold_net
 from golddigger.evaluate import evaluate_many
+from golddigger.model.config import ModelConfig
 from golddigger.model.detector import Detector
 from golddigger.particles import ParticleTable
+from golddigger.recipes import RECIPES, SHIPPED_RECIPE
 from golddigger.training_data import load_labelled_folder as load_samples
 
 #: image, labels, pixel size -> changed image, labels, pixel size, classes to ask for
@@ -100,13 +109,33 @@ def main(argv=None) -> int:
     ap.add_argument("--precision", default="float32")
     ap.add_argument("--cases", nargs="*", default=None, help="names (substrings) to run")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--cv", type=Path, default=None,
+                    help="a cv_accuracy.py result JSON: score each image with its held-out "
+                         "fold model (stored beside it) at that fold's threshold")
+    ap.add_argument("--recipe", default=SHIPPED_RECIPE.name, choices=sorted(RECIPES),
+                    help="with --cv: the recipe the fold models were trained with")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    det = Detector.from_pretrained(args.model, threads=args.threads,
-                                   precision=args.precision)
     samples = load_samples(args.data, args.pixel_size)
-    results: dict = {"model": det.config.name, "precision": det.precision,
-                     "in_sample": True, "cases": {}}
+    if args.cv is None:
+        det = Detector.from_pretrained(args.model, threads=args.threads,
+                                       precision=args.precision)
+        detectors = {s.name: det for s in samples}
+        results: dict = {"model": det.config.name, "precision": det.precision,
+                         "in_sample": True, "cases": {}}
+    else:
+        cv = json.loads(args.cv.read_text())
+        cfg = ModelConfig(name="cv", **RECIPES[args.recipe].model_fields_for_config())
+        detectors = {}
+        for fold in cv["folds"]:
+            net = load_fold_net(args.cv.parent, fold, cfg)
+            for name in fold:
+                detectors[name] = Detector(net, cfg, {"threshold": cv["thresholds_common"][name]},
+                                           threads=args.threads, precision=args.precision)
+        det = detectors[samples[0].name]
+        results = {"model": f"{args.recipe} fold models ({args.cv})",
+                   "precision": det.precision, "in_sample": False,
+                   "thresholds": cv["thresholds_common"], "cases": {}}
     for name, case in CASES.items():
         if args.cases and not any(c in name for c in args.cases):
             continue
@@ -114,7 +143,7 @@ def main(argv=None) -> int:
         for s in samples:
             img, truth, px, classes = case(np.asarray(s.image), s.particles, s.pixel_size_nm)
             t0 = time.perf_counter()
-            found = det.predict(img, px, classes=classes)
+            found = detectors[s.name].predict(img, px, classes=classes)
             secs.append(time.perf_counter() - t0)
             black.append(float(np.mean(img == 0)))
             pairs.append((s.name, truth, found, px, None))

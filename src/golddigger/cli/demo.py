@@ -9,6 +9,7 @@ from golddigger.cli._common import CliError, new_parser
 EXAMPLES = """\
   golddigger demo                 # writes ./golddigger-demo/
   golddigger demo -o /tmp/demo --overwrite
+  golddigger demo --model fril-gold-v4 -o /tmp/demo-v4
 """
 
 
@@ -25,6 +26,9 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", type=Path, default=Path("golddigger-demo"),
                    metavar="OUTDIR")
     p.add_argument("--overwrite", action="store_true", help="replace earlier demo results")
+    p.add_argument("--model", default=None, metavar="NAME_OR_FOLDER",
+                   help="a shipped model's name or a model folder (default: the default "
+                        "shipped model)")
     p.set_defaults(func=run)
 
 
@@ -44,7 +48,7 @@ def run(args) -> int:
     if not image_path.is_file() or not truth_path.is_file():
         raise CliError(f"the bundled example is missing from {ex}")
     t0 = time.perf_counter()
-    detector = Detector.from_pretrained()
+    detector = Detector.from_pretrained(args.model)
     options = BatchOptions(overlay=True, overwrite=args.overwrite)
     result = run_batch([image_path], detector, args.output, options)
     if result.failed:
