@@ -34,6 +34,7 @@ from golddigger.evaluate import evaluate_many
 from golddigger.model.config import ModelConfig
 from golddigger.model.detector import Detector
 from golddigger.particles import ParticleTable
+from golddigger.recipes import RECIPES, SHIPPED_RECIPE
 from golddigger.training_data import load_labelled_folder as load_samples
 
 Case = Callable[[np.ndarray, ParticleTable, float], tuple[np.ndarray, ParticleTable, float]]
@@ -112,13 +113,16 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--no-log", action="store_true", help="skip the LoG baseline")
+    ap.add_argument("--recipe", default=SHIPPED_RECIPE.name, choices=sorted(RECIPES),
+                    help="the recipe the fold models were trained with")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
     samples = load_samples(args.data, args.pixel_size)
     cv = json.loads((args.cv / "cv_result_image.json").read_text())
     folds: list[list[str]] = cv["folds"]
-    cfg = ModelConfig(name="cv", base_channels=args.base, sizing="image")
+    cfg = ModelConfig(name="cv", **(RECIPES[args.recipe].model_fields_for_config()
+                                    | dict(base_channels=args.base, sizing="image")))
     detectors = {}
     for held in folds:
         det = Detector(load_fold_net(args.cv, held, cfg), cfg, {"threshold": 0.5},

@@ -30,7 +30,9 @@ def run(args) -> int:
     out = {}
     for name in available_models():
         config, _, thresholds, metrics = read_model_folder(models_root() / name)
-        out[name] = {"classes_nm": config.classes_nm, "pixel_size_nm": config.pixel_size_nm,
+        out[name] = {"classes_nm": config.classes_nm, "output": config.output,
+                     "gold_range_nm": config.gold_range_nm,
+                     "pixel_size_nm": config.pixel_size_nm,
                      "threshold": thresholds.get("threshold"), "default": name == DEFAULT_MODEL,
                      "trained_on": metrics.get("trained_on"),
                      "cross_validation": metrics.get("cross_validation", {})}
@@ -43,6 +45,12 @@ def run(args) -> int:
     for name, m in out.items():
         cls = "/".join(f"{d:g}" for d in m["classes_nm"])
         star = " (default)" if m["default"] else ""
-        print(f"{name}{star}: {cls} nm gold, {m['pixel_size_nm']:g} nm/px, "
+        if m["output"] == "gold":
+            lo, hi = m["gold_range_nm"]
+            what = (f"gold of any size {lo:g}-{hi:g} nm (sizes measured, default classes "
+                    f"{cls} nm)")
+        else:
+            what = f"{cls} nm gold"
+        print(f"{name}{star}: {what}, {m['pixel_size_nm']:g} nm/px, "
               f"threshold {m['threshold']}")
     return 0
