@@ -494,7 +494,8 @@ def estimate_bytes(shape_yx: tuple[int, int], pixel_size_nm: float, detector
     model_px = float(getattr(detector, "pixel_size_nm", 0) or 0) or pixel_size_nm
     f = pixel_size_nm / model_px
     h, w = max(1, round(shape_yx[0] * f)), max(1, round(shape_yx[1] * f))
-    n_maps = len(getattr(detector, "classes", ())) + 1
+    config = getattr(detector, "config", None)
+    n_maps = (config.n_maps if config is not None else len(getattr(detector, "classes", ()))) + 1
     return h, w, float(h) * w * 4 * (2 + n_maps)
 
 
