@@ -27,7 +27,10 @@
 
 // the dialog runs in a second run of this file (gdAskWithPreview): Cancel there ends only
 // that run, so that this one can take its preview off the image
-if (startsWith(getArgument(), GD_DIALOG_RUN)) return gdDialogRun(getArgument());
+if (startsWith(getArgument(), GD_DIALOG_RUN)) {
+	answer = gdDialogRun(getArgument());
+	return "" + answer;  // (a string: runMacro's value)
+}
 requires("1.52t");
 if (nImages == 0) exit("Gold Digger: open a micrograph first");
 opts = gdAsk();

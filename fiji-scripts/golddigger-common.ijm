@@ -32,6 +32,13 @@ function gdFlag(opts, key) {
 	return false;
 }
 
+// Whether a dialog's check box starts ticked: its default when `current` is "" (the first
+// dialog), else whether the option string `current` has it.
+function gdChecked(current, key, default) {
+	if (current == "") return default;
+	return gdFlag(current, key);
+}
+
 // Replace or add key=value in a macro option string.
 function gdSet(opts, key, value) {
 	s = " " + opts + " ";
@@ -391,7 +398,8 @@ var GD_DIALOG_RUN = "gold-digger-dialog:";
 function gdDialogRun(arg) {
 	rest = substring(arg, lengthOf(GD_DIALOG_RUN));
 	k = indexOf(rest, "\n");
-	return gdDialog(substring(rest, 0, k), substring(rest, k + 1), true);
+	s = gdDialog(substring(rest, 0, k), substring(rest, k + 1), true);
+	return s;  // (return f() takes f's value for a number)
 }
 
 // Detect Gold's options from its dialog, with Preview.
@@ -407,7 +415,8 @@ function gdAskWithPreview() {
 	while (previewing) {
 		answer = runMacro(me, GD_DIALOG_RUN + current + "\n" + message);
 		gdClearPreview(n0);
-		previewing = answer != "[aborted]" && gdFlag(answer, "preview");
+		previewing = false;
+		if (answer != "[aborted]") previewing = gdFlag(answer, "preview");
 		if (previewing) {
 			if (tmp == "") tmp = gdTempDir();
 			current = answer;

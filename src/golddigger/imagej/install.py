@@ -209,8 +209,7 @@ def _dialog_code(command: str, fields: Sequence[Field]) -> str:
                          f"{key}, {macro_string(str(f.default))}));")
         else:
             default = "true" if f.default else "false"
-            lines.append(f'\tDialog.addCheckbox({label}, (current == "" && {default}) || '
-                         f"gdFlag(current, {key}));")
+            lines.append(f"\tDialog.addCheckbox({label}, gdChecked(current, {key}, {default}));")
     lines.append('\tif (message != "") Dialog.addMessage(message);')
     lines.append('\tif (preview) Dialog.addCheckbox("Preview", gdFlag(current, "preview"));')
     help_html = options_help_html(command, fields)

@@ -288,7 +288,7 @@ def place_new_windows(imp, before: set[str]) -> dict[str, tuple[int, int, int, i
                                       int(win.getHeight()))
     rm = _window("ROI Manager")
     where = result_windows((int(screen.width), int(screen.height)), image,
-                           int(rm.getWidth()) if rm is not None else None)
+                           None if rm is None else (int(rm.getWidth()), int(rm.getHeight())))
     placed = {}
     for title, (x, y, w, h) in where.items():
         window = _window(title)
