@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from roifile import ROI_TYPE, ImagejRoi
+from roifile import ROI_OPTIONS, ROI_TYPE, ImagejRoi
 from tests.conftest import start_private_xvfb
 
 from golddigger.io.annotations import read_particles
@@ -759,12 +759,90 @@ def test_published_rois_equal_write_roiset(ij, tmp_path):
             assert (a.name, a.roitype, a.position, a.group) == (b.name, b.roitype, b.position,
                                                                 b.group)
             assert a.stroke_color == b.stroke_color
+            # ovals 2 screen pixels wide at every zoom (no SCALE_STROKE_WIDTH), both ways
+            assert (a.stroke_width, a.options & ROI_OPTIONS.SCALE_STROKE_WIDTH) == (
+                b.stroke_width, b.options & ROI_OPTIONS.SCALE_STROKE_WIDTH)
+            assert a.stroke_width == (2 if shape == "oval" else 0)
+            assert not a.options & ROI_OPTIONS.SCALE_STROKE_WIDTH
             assert a.properties == b.properties
             assert np.allclose(a.coordinates(), b.coordinates(), atol=1e-3)
         a = read_particles(tmp_path / f"mine_{shape}.zip", PX)
         b = read_particles(tmp_path / f"theirs_{shape}.zip", PX)
         assert np.allclose(a.xy, b.xy, atol=1e-4) and np.allclose(a.xy, t.xy, atol=1e-4)
         assert np.array_equal(a.diameter_nm, b.diameter_nm) and np.array_equal(a.slice, t.slice)
+    # ImageJ reads the RoiSet's ovals back with the stroke that does not scale with zoom
+    rm.reset()
+    rm.runCommand("Open", str(tmp_path / "theirs_oval.zip"))
+    roi = rm.getRoi(0)
+    assert (float(roi.getStrokeWidth()), bool(roi.getScaleStrokeWidth())) == (2.0, False)
+
+
+def test_menu_order_about_and_result_windows(ij):
+    """Python-hosted: Plugins > Gold Digger with Detect Gold first and About last; About
+    from a macro writes the version, model and citation to the Log and from the menu shows
+    them in a window; Detect Gold's result windows open beside the image, apart."""
+    from ij import IJ, Menus, WindowManager
+    from ij.plugin.frame import RoiManager
+    from java.awt import Container, Dialog, Menu, Toolkit, Window
+    from java.awt.event import ActionEvent
+    from javax.swing.text import JTextComponent
+
+    from golddigger import __version__
+    from golddigger.imagej import convert
+
+    sub = _menu_item(Menus.getMenuBar(), ["Plugins", "Gold Digger"])
+    assert isinstance(sub, Menu)
+    labels = [str(sub.getItem(i).getLabel()) for i in range(sub.getItemCount())]
+    assert labels == ["Detect Gold", "Detect Gold in Folder", "-", "Add to Training Set",
+                      "Analyze Gold Distribution", "-", "About Gold Digger"]
+    _macro('run("About Gold Digger");')
+    log = str(IJ.getLog())
+    assert f"Gold Digger {__version__}" in log and "Jerez" in log and "fril-gold" in log
+    ij.session.dialogs = True
+    try:
+        item = _menu_item(Menus.getMenuBar(), ["Plugins", "Gold Digger", "About Gold Digger"])
+        ij.window.actionPerformed(ActionEvent(item, ActionEvent.ACTION_PERFORMED,
+                                              "About Gold Digger"))
+        about = None
+        for _ in range(200):
+            about = next((w for w in Window.getWindows() if isinstance(w, Dialog)
+                          and w.isVisible() and "About" in str(w.getTitle())), None)
+            if about is not None:
+                break
+            time.sleep(0.05)
+        assert about is not None, "About Gold Digger showed no window"
+        texts = []
+
+        def walk(c):
+            if isinstance(c, JTextComponent):
+                texts.append(str(c.getText()))
+            if isinstance(c, Container):
+                for k in c.getComponents():
+                    walk(k)
+
+        walk(about)
+        about.dispose()
+    finally:
+        ij.session.dialogs = False
+    assert "Jerez" in " ".join(texts) and __version__ in " ".join(texts)
+
+    r = _synth((400, 420), {6: 8, 12: 3}, seed=31)
+    imp = convert.array_to_imageplus("layout.tif", r.image, PX)
+    imp.show()
+    _macro('run("Detect Gold", "region=image");')
+    screen = Toolkit.getDefaultToolkit().getScreenSize()
+    boxes = {"image": imp.getWindow(), "manager": RoiManager.getInstance(),
+             "results": WindowManager.getWindow("Gold Digger Results"),
+             "summary": WindowManager.getWindow("Gold Digger Summary")}
+    assert all(w is not None for w in boxes.values()), boxes
+    boxes = {k: (int(w.getX()), int(w.getY()), int(w.getWidth()), int(w.getHeight()))
+             for k, w in boxes.items()}
+    for name, (x, y, w, h) in boxes.items():
+        assert 0 <= x and x + w <= screen.width and 0 <= y and y + h <= screen.height, name
+    names = sorted(boxes)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            assert not _overlap(boxes[a], boxes[b]), (a, boxes[a], b, boxes[b])
 
 
 def test_screenshot(ij, tmp_path):

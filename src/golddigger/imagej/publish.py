@@ -133,11 +133,19 @@ def add_to_manager(rois: Sequence, imp=None, show_all: bool = True):
 
     Needs a display (the ROI Manager is a window, even when hidden).
     """
+    from ij.gui import Roi
     from ij.plugin.frame import RoiManager
 
     rm = RoiManager.getRoiManager()
+    n0 = int(rm.getCount())
     for roi in rois:
         rm.addRoi(roi)
+    # addRoi makes a stroke width scale with the zoom again (1.53t); a RoiSet opened in the
+    # ROI Manager keeps it fixed, as the ovals are made: the same here
+    for i in range(n0, int(rm.getCount())):
+        roi = rm.getRoi(i)
+        if roi is not None and roi.getType() == Roi.OVAL and roi.getStrokeWidth() > 0:
+            roi.setUnscalableStrokeWidth(float(roi.getStrokeWidth()))
     if imp is not None and show_all and len(rois):
         rm.runCommand(imp, "Show All without labels")
     return rm
