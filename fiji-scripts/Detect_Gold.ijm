@@ -16,11 +16,21 @@
 // image's calibration), whole_stack, rerun (replace|add), add_to
 // (roi_manager|overlay|both), results (also copy the rows to ImageJ's Results table).
 //
+// From the menu, the dialog has a Preview box: ticked, OK shows the particles of the
+// dialog's settings on the image (current slice) and the dialog again; unticked, OK runs
+// the command (see gdAskWithPreview).
+//
 // When ImageJ was started with `golddigger imagej`, Python runs this command itself and
 // this file is not used. Otherwise it saves temporary copies of the image and the region
 // and runs the golddigger program recorded below.
 //@GENERATED@
 
+// the dialog runs in a second run of this file (gdAskWithPreview): Cancel there ends only
+// that run, so that this one can take its preview off the image
+if (startsWith(getArgument(), GD_DIALOG_RUN)) {
+	answer = gdDialogRun(getArgument());
+	return "" + answer;  // (a string: runMacro's value)
+}
 requires("1.52t");
 if (nImages == 0) exit("Gold Digger: open a micrograph first");
 opts = gdAsk();
@@ -39,6 +49,8 @@ if (region == "selection" && selectionType() >= 0 && !gdIsArea(selectionType()))
 		+ "or choose Region: image to search the whole image.");
 tmp = gdTempDir();
 wasBatch = is("Batch Mode");
+before = gdOpenWindows();  // the result windows this command opens are placed (gdPlaceWindows)
+if (!wasBatch) GD_LAYOUT = gdLayoutArg();
 // the ROI Manager window first: in batch mode without it the particles would go to a hidden
 // ROI Manager of this macro's own
 if (!wasBatch && addTo != "overlay" && !isOpen("ROI Manager")) run("ROI Manager...");
@@ -110,6 +122,10 @@ gdAppendSummary(tmp + "summary.csv");
 if (gdFlag(opts, "results")) gdLoadResults(tmp + "results.csv");
 // Gold Digger Results last: saveAs("Results", ...) saves the front table
 gdLoadTable(tmp + "results.csv", "Gold Digger Results", true);
+if (!wasBatch) {
+	gdPlaceWindows(tmp + "layout.txt", before);
+	selectWindow("Gold Digger Results");
+}
 gdCleanup(tmp);
 selectImage(id);
 showStatus("Gold Digger: " + found + " particles in " + title + " ("

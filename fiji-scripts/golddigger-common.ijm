@@ -32,6 +32,13 @@ function gdFlag(opts, key) {
 	return false;
 }
 
+// Whether a dialog's check box starts ticked: its default when `current` is "" (the first
+// dialog), else whether the option string `current` has it.
+function gdChecked(current, key, default) {
+	if (current == "") return default;
+	return gdFlag(current, key);
+}
+
 // Replace or add key=value in a macro option string.
 function gdSet(opts, key, value) {
 	s = " " + opts + " ";
@@ -374,3 +381,152 @@ function gdRun(what, image, roi, rois, out, opts, slices, stackSize, current, un
 	}
 	return File.openAsString(out + "status.txt");
 }
+
+// ---- Detect Gold's Preview ---------------------------------------------------------------
+// An ImageJ macro dialog has no listener for its fields, and Cancel in it ends the macro at
+// once. So Detect Gold's dialog is shown by a second run of the command's own file
+// (runMacro returns "[aborted]" when it is cancelled), in a loop: OK with Preview ticked
+// shows the particles of the dialog's settings in the image's overlay (the current slice,
+// inside the region) and the dialog again, with those settings and the counts; OK with
+// Preview unticked runs the command; Cancel ends it. The overlay is given back as it was
+// either way. The class maps are computed once per dialog: `golddigger imagej
+// --call=preview` keeps the candidates in the preview's temporary folder, and a new
+// threshold or class list only re-filters them.
+var GD_DIALOG_RUN = "gold-digger-dialog:";
+
+// The dialog run (argument: GD_DIALOG_RUN, the current options, a newline, the message).
+function gdDialogRun(arg) {
+	rest = substring(arg, lengthOf(GD_DIALOG_RUN));
+	k = indexOf(rest, "\n");
+	s = gdDialog(substring(rest, 0, k), substring(rest, k + 1), true);
+	return s;  // (return f() takes f's value for a number)
+}
+
+// Detect Gold's options from its dialog, with Preview.
+function gdAskWithPreview() {
+	me = getInfo("macro.filepath");
+	n0 = Overlay.size;
+	current = "";
+	message = "Tick Preview and press OK to see the particles of these settings on the "
+		+ "image;\nuntick it and press OK to run Detect Gold.";
+	tmp = "";
+	answer = "[aborted]";
+	previewing = true;
+	while (previewing) {
+		answer = runMacro(me, GD_DIALOG_RUN + current + "\n" + message);
+		gdClearPreview(n0);
+		previewing = false;
+		if (answer != "[aborted]") previewing = gdFlag(answer, "preview");
+		if (previewing) {
+			if (tmp == "") tmp = gdTempDir();
+			current = answer;
+			message = gdPreview(tmp, answer);
+		}
+	}
+	if (tmp != "") gdCleanup(tmp);
+	if (answer == "[aborted]") exit;  // Cancel: nothing more to do
+	return answer;
+}
+
+// Show the particles of the options `opts` on the current slice in the image's overlay;
+// returns the message for the dialog.
+function gdPreview(tmp, opts) {
+	id = getImageID();
+	title = getTitle();
+	cur = getSliceNumber();
+	region = gdValue(opts, "region", "selection");
+	if (region == "selection" && selectionType() >= 0 && !gdIsArea(selectionType()))
+		return "No preview: " + title + " has a line or point selection, but Detect Gold "
+			+ "counts inside an area selection.";
+	wasBatch = is("Batch Mode");
+	setBatchMode(true);
+	hadSel = selectionType() >= 0;
+	if (hadSel) gdKeepSelection(tmp);
+	roiFile = gdSaveRegion(region, tmp);
+	selectImage(id);
+	setSlice(cur);
+	if (hadSel) gdRestoreSelection(tmp);
+	else run("Select None");
+	// the current plane, saved once: the candidates computed from it are reused
+	if (!File.exists(tmp + "image.tif")) map = gdSaveImage(tmp, false);
+	setBatchMode(wasBatch);
+	showStatus("Gold Digger: preview of " + title + "...");
+	out = gdCall("preview", tmp + "image.tif", roiFile, "", tmp, opts, "" + (cur - 1),
+		nSlices, -1, gdUnit(), title, 0);
+	status = gdStatus(out);
+	if (startsWith(status, "GOLDDIGGER ERROR")) return "No preview: " + substring(status, 17);
+	gdDrawPreview(tmp + "preview.csv", tmp);
+	showStatus("Gold Digger preview: " + gdField(status, "particles") + " particles");
+	return File.openAsString(tmp + "preview.txt");
+}
+
+// Add the ROIs listed in a preview.csv (shape,x,y,size,colour) to the image's overlay.
+function gdDrawPreview(path, tmp) {
+	if (!File.exists(path)) return;
+	lines = split(File.openAsString(path), "\n");
+	wasBatch = is("Batch Mode");
+	setBatchMode(true);
+	hadSel = selectionType() >= 0;
+	if (hadSel) gdKeepSelection(tmp);
+	for (i = 1; i < lines.length; i++) {
+		c = split(lines[i], ",");
+		if (c.length < 5) continue;
+		if (c[0] == "point") {
+			makePoint(parseFloat(c[1]), parseFloat(c[2]));
+		} else {
+			makeOval(parseFloat(c[1]), parseFloat(c[2]), parseFloat(c[3]), parseFloat(c[3]));
+			Roi.setUnscalableStrokeWidth(GD_STROKE_WIDTH);
+		}
+		Roi.setStrokeColor(c[4]);
+		Roi.setName("Gold Digger preview");
+		Overlay.addSelection;
+	}
+	run("Select None");
+	if (hadSel) gdRestoreSelection(tmp);
+	setBatchMode(wasBatch);
+}
+
+// Take the preview off: the overlay as it was when it had `n0` elements.
+function gdClearPreview(n0) {
+	if (Overlay.size <= n0) return;
+	for (i = Overlay.size - 1; i >= n0; i--) Overlay.removeSelection(i);
+	if (n0 == 0) Overlay.remove;
+}
+
+// ---- Result windows --------------------------------------------------------------------
+// "|title|title|" of the result windows open now (see gdPlaceWindows).
+function gdOpenWindows() {
+	titles = newArray("Gold Digger Results", "Gold Digger Summary", "Log", "Results",
+		"ROI Manager");
+	s = "|";
+	for (i = 0; i < titles.length; i++)
+		if (isOpen(titles[i])) s = s + titles[i] + "|";
+	return s;
+}
+
+// The screen and the current image window (x, y, width, height), for the program's layout.
+function gdLayoutArg() {
+	getLocationAndSize(x, y, w, h);
+	return "" + screenWidth + "," + screenHeight + "," + x + "," + y + "," + w + "," + h;
+}
+
+// Put the result windows opened by this command (not in `before`, from gdOpenWindows)
+// where the program's layout.txt says (golddigger.imagej.layout: beside the image, not over
+// it or each other); windows that were open already stay where the user put them.
+function gdPlaceWindows(path, before) {
+	if (!File.exists(path)) return;
+	lines = split(File.openAsString(path), "\n");
+	for (i = 0; i < lines.length; i++) {
+		c = split(lines[i], "\t");
+		if (c.length < 5) continue;
+		if (!isOpen(c[0]) || indexOf(before, "|" + c[0] + "|") >= 0) continue;
+		if (c[0] == "ROI Manager" || c[0] == "Log") {
+			selectWindow(c[0]);
+			setLocation(parseInt(c[1]), parseInt(c[2]));
+		} else {
+			Table.setLocationAndSize(parseInt(c[1]), parseInt(c[2]), parseInt(c[3]),
+				parseInt(c[4]), c[0]);
+		}
+	}
+}
+

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from roifile import ROI_TYPE, ImagejRoi
+from roifile import ROI_OPTIONS, ROI_TYPE, ImagejRoi
 from tests.conftest import start_private_xvfb
 
 from golddigger.io.annotations import read_particles
@@ -749,8 +749,7 @@ def test_published_rois_equal_write_roiset(ij, tmp_path):
     rm = RoiManager.getRoiManager()
     for shape in ("oval", "point"):
         rm.reset()
-        for roi in publish.particle_rois(t, PX, shape, positions=True):
-            rm.addRoi(roi)
+        publish.add_to_manager(publish.particle_rois(t, PX, shape, positions=True))
         mine, _ = _manager_rois(tmp_path, f"mine_{shape}.zip")
         write_roiset(tmp_path / f"theirs_{shape}.zip", t, PX, shape=shape, positions=True)
         with zipfile.ZipFile(tmp_path / f"theirs_{shape}.zip") as zf:
@@ -759,12 +758,90 @@ def test_published_rois_equal_write_roiset(ij, tmp_path):
             assert (a.name, a.roitype, a.position, a.group) == (b.name, b.roitype, b.position,
                                                                 b.group)
             assert a.stroke_color == b.stroke_color
+            if shape == "oval":  # 2 screen pixels wide at every zoom, both ways
+                # (a point's stroke_width field is its marker size: ImageJ's own)
+                assert a.stroke_width == b.stroke_width == 2
+                assert not a.options & ROI_OPTIONS.SCALE_STROKE_WIDTH
+                assert not b.options & ROI_OPTIONS.SCALE_STROKE_WIDTH
             assert a.properties == b.properties
             assert np.allclose(a.coordinates(), b.coordinates(), atol=1e-3)
         a = read_particles(tmp_path / f"mine_{shape}.zip", PX)
         b = read_particles(tmp_path / f"theirs_{shape}.zip", PX)
         assert np.allclose(a.xy, b.xy, atol=1e-4) and np.allclose(a.xy, t.xy, atol=1e-4)
         assert np.array_equal(a.diameter_nm, b.diameter_nm) and np.array_equal(a.slice, t.slice)
+    # ImageJ reads the RoiSet's ovals back with the stroke that does not scale with zoom
+    rm.reset()
+    rm.runCommand("Open", str(tmp_path / "theirs_oval.zip"))
+    roi = rm.getRoi(0)
+    assert (float(roi.getStrokeWidth()), bool(roi.getScaleStrokeWidth())) == (2.0, False)
+
+
+def test_menu_order_about_and_result_windows(ij):
+    """Python-hosted: Plugins > Gold Digger with Detect Gold first and About last; About
+    from a macro writes the version, model and citation to the Log and from the menu shows
+    them in a window; Detect Gold's result windows open beside the image, apart."""
+    from ij import IJ, Menus, WindowManager
+    from ij.plugin.frame import RoiManager
+    from java.awt import Container, Dialog, Menu, Toolkit, Window
+    from java.awt.event import ActionEvent
+    from javax.swing.text import JTextComponent
+
+    from golddigger import __version__
+    from golddigger.imagej import convert
+
+    sub = _menu_item(Menus.getMenuBar(), ["Plugins", "Gold Digger"])
+    assert isinstance(sub, Menu)
+    labels = [str(sub.getItem(i).getLabel()) for i in range(sub.getItemCount())]
+    assert labels == ["Detect Gold", "Detect Gold in Folder", "-", "Add to Training Set",
+                      "Analyze Gold Distribution", "-", "About Gold Digger"]
+    _macro('run("About Gold Digger");')
+    log = str(IJ.getLog())
+    assert f"Gold Digger {__version__}" in log and "Jerez" in log and "fril-gold" in log
+    ij.session.dialogs = True
+    try:
+        item = _menu_item(Menus.getMenuBar(), ["Plugins", "Gold Digger", "About Gold Digger"])
+        ij.window.actionPerformed(ActionEvent(item, ActionEvent.ACTION_PERFORMED,
+                                              "About Gold Digger"))
+        about = None
+        for _ in range(200):
+            about = next((w for w in Window.getWindows() if isinstance(w, Dialog)
+                          and w.isVisible() and "About" in str(w.getTitle())), None)
+            if about is not None:
+                break
+            time.sleep(0.05)
+        assert about is not None, "About Gold Digger showed no window"
+        texts = []
+
+        def walk(c):
+            if isinstance(c, JTextComponent):
+                texts.append(str(c.getText()))
+            if isinstance(c, Container):
+                for k in c.getComponents():
+                    walk(k)
+
+        walk(about)
+        about.dispose()
+    finally:
+        ij.session.dialogs = False
+    assert "Jerez" in " ".join(texts) and __version__ in " ".join(texts)
+
+    r = _synth((400, 420), {6: 8, 12: 3}, seed=31)
+    imp = convert.array_to_imageplus("layout.tif", r.image, PX)
+    imp.show()
+    _macro('run("Detect Gold", "region=image");')
+    screen = Toolkit.getDefaultToolkit().getScreenSize()
+    boxes = {"image": imp.getWindow(), "manager": RoiManager.getInstance(),
+             "results": WindowManager.getWindow("Gold Digger Results"),
+             "summary": WindowManager.getWindow("Gold Digger Summary")}
+    assert all(w is not None for w in boxes.values()), boxes
+    boxes = {k: (int(w.getX()), int(w.getY()), int(w.getWidth()), int(w.getHeight()))
+             for k, w in boxes.items()}
+    for name, (x, y, w, h) in boxes.items():
+        assert 0 <= x and x + w <= screen.width and 0 <= y and y + h <= screen.height, name
+    names = sorted(boxes)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            assert not _overlap(boxes[a], boxes[b]), (a, boxes[a], b, boxes[b])
 
 
 def test_screenshot(ij, tmp_path):
@@ -1116,7 +1193,7 @@ def test_documented_batch_commands_run_verbatim(detector, tmp_path):
         assert "Unrecognized command" not in proc.stdout + proc.stderr
         if "install-fiji" in line:
             assert (tmp_path / "home" / ".imagej" / "plugins" / "Gold Digger"
-                    / "Detect_Gold.ijm").is_file()
+                    / "detect-gold.txt").is_file()
         elif "batch_folder" in line:
             found = read_particles(ex / "gold" / "synthetic_fril_RoiSet.zip", PX)
             assert len(found) > 0 and (ex / "gold" / "summary.csv").is_file()
@@ -1302,3 +1379,240 @@ def test_installed_detect_gold_escape_stops_the_program(xvfb, detector, ij_dir, 
     values = dict(zip(out.split()[2::2], out.split()[3::2], strict=False))
     assert values.get("LEFT") == "0", out  # the temporary folder is gone
     assert values.get("ROIS") == "0", out  # nothing added
+
+# ---------------------------------------------------------------------------- installed UI
+PREVIEW_SCRIPT = r'''
+"""Plain ImageJ (the installed macros run): the Plugins > Gold Digger menu, About, Detect
+Gold's dialog with Preview (ticked, OK: the overlay and the dialog again; a new threshold;
+Cancel; then Preview unticked, OK: the command runs), the result windows' places and the
+particle ovals' stroke. Prints KEY=VALUE lines."""
+import sys, time, threading
+from pathlib import Path
+import jpype, jpype.imports
+jpype.startJVM(f"-Dplugins.dir={sys.argv[1]}", f"-Djava.io.tmpdir={sys.argv[3]}",
+               classpath=[sys.argv[4]])
+from ij import IJ, ImageJ, Menus, WindowManager
+from ij.gui import GenericDialog
+from ij.plugin.frame import RoiManager
+from java.awt import Container, Dialog, Menu, Window
+from java.awt.event import ActionEvent, ItemEvent
+from java.lang import System
+from javax.swing.text import JTextComponent
+
+def wait(cond, seconds=120.0):
+    t = time.time()
+    while time.time() - t < seconds:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.05)
+    return None
+
+def macro(code):
+    """A macro on a thread of its own, as ImageJ runs them (an aborted macro stops its
+    thread: never this one)."""
+    th = threading.Thread(target=lambda: IJ.runMacro(code), daemon=True)
+    th.start()
+    th.join(300)
+
+def out(key, value):
+    print(f"{key}={value}", flush=True)
+
+def dialog(old=None):
+    return wait(lambda: next((w for w in Window.getWindows() if isinstance(w, GenericDialog)
+                              and w.isVisible() and w is not old), None), 120)
+
+def press(d, which):  # 0: OK, 1: Cancel
+    b = d.getButtons()[which]
+    d.actionPerformed(ActionEvent(b, ActionEvent.ACTION_PERFORMED, str(b.getLabel())))
+    wait(lambda: not d.isVisible(), 30)
+
+def tick(d, state):
+    boxes = d.getCheckboxes()
+    box = boxes.get(boxes.size() - 1)
+    assert str(box.getLabel()) == "Preview", box.getLabel()
+    box.setState(state)
+    d.itemStateChanged(ItemEvent(box, ItemEvent.ITEM_STATE_CHANGED, box,
+                                 ItemEvent.SELECTED if state else ItemEvent.DESELECTED))
+
+def message(d):
+    from java.awt import Label
+    from ij.gui import MultiLineLabel
+    texts = []  # the dialog's labels and its message (a MultiLineLabel)
+    def walk(c):
+        if isinstance(c, Label):
+            texts.append(str(c.getText()))
+        elif isinstance(c, MultiLineLabel):
+            field = MultiLineLabel.class_.getDeclaredField("lines")
+            field.setAccessible(True)
+            texts.append(" / ".join(str(s) for s in field.get(c)))
+        if isinstance(c, Container):
+            for k in c.getComponents():
+                walk(k)
+    walk(d)
+    return " | ".join(texts)
+
+def click(path):
+    bar = Menus.getMenuBar()
+    items = [bar.getMenu(i) for i in range(bar.getMenuCount())]
+    for label in path:
+        m = next(m for m in items if str(m.getLabel()) == label)
+        if isinstance(m, Menu):
+            items = [m.getItem(i) for i in range(m.getItemCount())]
+    ij.actionPerformed(ActionEvent(m, ActionEvent.ACTION_PERFORMED, path[-1]))
+
+def overlay_size():
+    ov = imp.getOverlay()
+    return 0 if ov is None else int(ov.size())
+
+def bounds(w):
+    return f"{w.getX()},{w.getY()},{w.getWidth()},{w.getHeight()}" if w is not None else "none"
+
+ij = ImageJ()
+bar = Menus.getMenuBar()
+plugins = next(bar.getMenu(i) for i in range(bar.getMenuCount())
+               if str(bar.getMenu(i).getLabel()) == "Plugins")
+sub = next(plugins.getItem(i) for i in range(plugins.getItemCount())
+           if str(plugins.getItem(i).getLabel()) == "Gold Digger")
+out("MENU", "|".join(str(sub.getItem(i).getLabel()) for i in range(sub.getItemCount())))
+
+# About: from the menu a message window, from a macro the Log
+click(["Plugins", "Gold Digger", "About Gold Digger"])
+about = wait(lambda: next((w for w in Window.getWindows() if isinstance(w, Dialog)
+                           and w.isVisible() and "About" in str(w.getTitle())), None), 60)
+texts = []
+def walk(c):
+    if isinstance(c, JTextComponent):
+        texts.append(str(c.getText()))
+    if isinstance(c, Container):
+        for k in c.getComponents():
+            walk(k)
+if about is not None:
+    walk(about)
+    about.dispose()
+out("ABOUT_DIALOG", " ".join(" ".join(texts).split()))
+macro('run("About Gold Digger");')
+out("ABOUT_LOG", " ".join(str(IJ.getLog()).split()))
+IJ.log("\\Clear")
+
+imp = IJ.openImage(sys.argv[2])
+imp.show()
+wait(lambda: imp.getWindow() is not None and imp.getWindow().isVisible(), 30)
+macro("makePolygon(20,20,380,30,390,380,40,390);")
+tmp = Path(sys.argv[3])
+
+# Preview: threshold 0.5, then 0.9, then Cancel
+click(["Plugins", "Gold Digger", "Detect Gold"])
+d = dialog()
+out("FIRST_MESSAGE", str(d.getTitle()) + ": " + message(d))
+d.getNumericFields().get(0).setText("0.5")
+tick(d, True)
+press(d, 0)
+d2 = dialog(d)
+out("PREVIEW_05", overlay_size())
+out("MESSAGE_05", message(d2))
+out("PREVIEW_SEL", imp.getRoi().getType() if imp.getRoi() is not None else -1)
+d2.getNumericFields().get(0).setText("0.9")
+press(d2, 0)
+d3 = dialog(d2)
+out("PREVIEW_09", overlay_size())
+out("MESSAGE_09", message(d3))
+press(d3, 1)  # Cancel
+wait(lambda: overlay_size() == 0 and not list(tmp.glob("golddigger-*")), 60)
+out("CANCEL_OVERLAY", overlay_size())
+rm = RoiManager.getInstance()
+out("CANCEL_ROIS", rm.getCount() if rm is not None else 0)
+out("CANCEL_TMP", len(list(tmp.glob("golddigger-*"))))
+
+# Preview at 0.5, then untick and OK: the command runs with threshold 0.5
+click(["Plugins", "Gold Digger", "Detect Gold"])
+d = dialog()
+d.getNumericFields().get(0).setText("0.5")
+tick(d, True)
+press(d, 0)
+d2 = dialog(d)
+n_preview = overlay_size()
+tick(d2, False)
+press(d2, 0)
+wait(lambda: RoiManager.getInstance() is not None and RoiManager.getInstance().getCount() > 0)
+wait(lambda: WindowManager.getWindow("Gold Digger Results") is not None, 60)
+time.sleep(2.0)
+rm = RoiManager.getInstance()
+out("RUN_ROIS", rm.getCount())
+out("RUN_OVERLAY", overlay_size())
+out("RUN_PREVIEW", n_preview)
+roi = rm.getRoi(0)
+out("STROKE", f"{roi.getStrokeWidth():g},{roi.getScaleStrokeWidth()}")
+def names():
+    rm = RoiManager.getInstance()
+    return sorted(f"{rm.getName(i)}:{rm.getRoi(i).getFloatBounds().x:.2f}"
+                  for i in range(rm.getCount()))
+first = names()
+out("SCREEN", f"{ij.getToolkit().getScreenSize().width},{ij.getToolkit().getScreenSize().height}")
+out("WIN_IMAGE", bounds(imp.getWindow()))
+out("WIN_MANAGER", bounds(rm))
+for title in ("Gold Digger Results", "Gold Digger Summary"):
+    out("WIN_" + title.split()[-1].upper(), bounds(WindowManager.getWindow(title)))
+# the same options without the preview: the same particles
+rm.reset()
+macro('run("Detect Gold", "threshold=0.5");')
+second = names()
+out("SAME", first == second and len(first) > 0)
+out("DONE", 1)
+System.exit(0)
+'''
+
+
+def _overlap(a, b) -> bool:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    return ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah
+
+
+def test_installed_menu_about_preview_and_windows(xvfb, detector, ij_dir, tmp_path):
+    """Plain ImageJ with the installed commands: Plugins > Gold Digger lists Detect Gold
+    first and About last; About shows the version, model and citation (a window from the
+    menu, the Log from a macro); Detect Gold's Preview shows the particles of the dialog's
+    threshold in the overlay, fewer for a higher one, Cancel leaves the image and the
+    temporary folder as they were, and OK with Preview unticked adds what the preview
+    showed, the same particles as the same options without a preview; the result windows
+    opened beside the image, not over it or each other; ovals drawn 2 px wide at any zoom."""
+    write_tiff(tmp_path / "prev.tif", _synth((400, 420), {6: 10, 12: 4}, seed=27).image, PX)
+    jtmp = tmp_path / "java tmp"
+    jtmp.mkdir()
+    script = tmp_path / "preview.py"
+    script.write_text(PREVIEW_SCRIPT)
+    env = {**os.environ, "DISPLAY": xvfb, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, str(script), str(ij_dir), str(tmp_path / "prev.tif"),
+                           str(jtmp), str(IJ_JAR)], capture_output=True, text=True,
+                          timeout=TIMEOUT + 150, env=env, cwd=tmp_path)
+    out = proc.stdout
+    print(out, file=sys.stderr)
+    assert "DONE=1" in out, out + proc.stderr
+    v = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    assert v["MENU"].split("|") == ["Detect Gold", "Detect Gold in Folder", "-",
+                                    "Add to Training Set", "Analyze Gold Distribution", "-",
+                                    "About Gold Digger"]
+    from golddigger import __version__
+
+    for key in ("ABOUT_DIALOG", "ABOUT_LOG"):
+        assert f"Gold Digger {__version__}" in v[key] and "fril-gold" in v[key]
+        assert "Jerez" in v[key] and "Scientific Reports" in v[key] and "imagej.md" in v[key]
+    n05, n09 = int(v["PREVIEW_05"]), int(v["PREVIEW_09"])
+    assert n05 > n09 and f"{n05} particles" in v["MESSAGE_05"]
+    assert f"{n09} particles" in v["MESSAGE_09"] and "threshold 0.9" in v["MESSAGE_09"]
+    assert v["PREVIEW_SEL"] == "2"  # the membrane outline stays the selection
+    assert (v["CANCEL_OVERLAY"], v["CANCEL_ROIS"], v["CANCEL_TMP"]) == ("0", "0", "0")
+    assert int(v["RUN_PREVIEW"]) == int(v["RUN_ROIS"]) == n05 and v["RUN_OVERLAY"] == "0"
+    assert v["SAME"] == "True"
+    assert v["STROKE"] == "2,False"  # 2 screen pixels, not scaled with the zoom
+    screen = tuple(int(s) for s in v["SCREEN"].split(","))
+    boxes = {k: tuple(int(s) for s in v[k].split(",")) for k in
+             ("WIN_IMAGE", "WIN_MANAGER", "WIN_RESULTS", "WIN_SUMMARY")}
+    for name, (x, y, w, h) in boxes.items():
+        assert 0 <= x and x + w <= screen[0] and 0 <= y and y + h <= screen[1], name
+    names = sorted(boxes)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            assert not _overlap(boxes[a], boxes[b]), (a, boxes[a], b, boxes[b])

@@ -178,13 +178,27 @@ def test_rendered_command_calls_the_program_without_a_shell():
 def test_install_and_uninstall(tmp_path):
     target = tmp_path / "Fiji.app"
     (target / "plugins").mkdir(parents=True)
+    old = target / "plugins" / "Gold Digger" / "Detect_Gold.ijm"  # an earlier install's
+    old.parent.mkdir()
+    old.write_text("// listed by ImageJ itself")
     done = install.install(target, argv=[sys.executable, "-m", "golddigger.cli.main"])
     names = sorted(p.name for p in done.files)
-    assert names == ["Add_to_Training_Set.ijm", "Analyze_Gold_Distribution.ijm",
-                     "Detect_Gold.ijm", "Detect_Gold_in_Folder.ijm"]
+    assert names == ["Gold_Digger.jar", "about-gold-digger.txt", "add-to-training-set.txt",
+                     "analyze-gold-distribution.txt", "detect-gold-in-folder.txt",
+                     "detect-gold.txt"]
+    assert not old.exists()  # it would put a second Detect Gold in the menu
     assert done.folder == target / "plugins" / "Gold Digger"
+    assert done.commands[0] == "Detect Gold" and done.commands[-1] == "About Gold Digger"
     for p in done.files:
-        p.read_bytes().decode("ascii")  # ImageJ reads macros in the platform charset
+        if p.suffix == ".txt":
+            p.read_bytes().decode("ascii")  # ImageJ reads macros in the platform charset
+    # the menu's order, each item run by ImageJ's macro runner from the installed file
+    with zipfile.ZipFile(done.folder / "Gold_Digger.jar") as zf:
+        config = zf.read("plugins.config").decode("ascii").splitlines()
+    items = [ln for ln in config if ln and not ln.startswith("#")]
+    assert items[0] == ('Plugins>Gold Digger, "Detect Gold", '
+                        'ij.plugin.Macro_Runner("Gold Digger/detect-gold.txt")')
+    assert items[2] == 'Plugins>Gold Digger, "-"' and '"About Gold Digger"' in items[-1]
     assert install.uninstall(target) and not done.folder.exists()
 
 
@@ -201,7 +215,8 @@ def test_install_fiji_command_line(tmp_path, capsys):
     assert main(["install-fiji", str(tmp_path / "ij")]) == 0
     out = capsys.readouterr().out
     assert "Plugins > Gold Digger > Detect Gold" in out
-    assert (tmp_path / "ij/plugins/Gold Digger/Detect_Gold.ijm").is_file()
+    assert (tmp_path / "ij/plugins/Gold Digger/detect-gold.txt").is_file()
+    assert "Plugins > Gold Digger > About Gold Digger" in out
 
 
 def test_golddigger_argv_is_absolute():
@@ -555,7 +570,7 @@ def test_help_button_has_about_and_citation(tmp_path):
     d = tmp_path / "ij"
     (d / "plugins").mkdir(parents=True)
     installed = install.install(d, argv=[sys.executable])
-    macro = next(p for p in installed.files if p.name == "Detect_Gold.ijm").read_text()
+    macro = next(p for p in installed.files if p.name == "detect-gold.txt").read_text()
     assert "Jerez et al." in macro and DEFAULT_MODEL in macro
 
 
@@ -691,3 +706,58 @@ def test_preview_candidates_equal_predict(threshold):
     assert len(got) == len(want) > 0
     np.testing.assert_allclose(got.xy, want.xy, atol=1e-6)
     np.testing.assert_array_equal(got.diameter_nm, want.diameter_nm)
+
+
+# ---------------------------------------------------------------------------- layout
+@pytest.mark.parametrize("image", [(0, 80, 430, 420), (528, 81, 430, 421), None])
+def test_result_windows_beside_the_image_and_apart(image):
+    from golddigger.imagej.layout import result_windows
+
+    screen = (1280, 1024)
+    where = result_windows(screen, image, (221, 253))
+    boxes = list(where.values()) + ([image] if image else [])
+    for i, (x, y, w, h) in enumerate(boxes):
+        assert x >= 0 and x + w <= screen[0] and y >= 0 and y + h <= screen[1]
+        for bx, by, bw, bh in boxes[i + 1:]:
+            assert not (x < bx + bw and bx < x + w and y < by + bh and by < y + h)
+
+
+def test_result_windows_on_a_small_screen_stay_on_it():
+    from golddigger.imagej.layout import result_windows
+
+    where = result_windows((800, 600), (0, 60, 790, 500))
+    assert all(0 <= x and x + w <= 800 for x, _, w, _ in where.values())
+
+
+# ---------------------------------------------------------------------------- preview
+def test_installed_preview_reuses_the_maps_and_equals_predict(tmp_path, tiny_model,
+                                                              monkeypatch):
+    """``--call preview`` (the installed dialog's Preview): the class maps are computed once
+    for the dialog; a new threshold re-filters the kept candidates, and what it shows
+    equals `Detector.predict` with that threshold."""
+    import argparse
+
+    from golddigger import live
+    from golddigger.imagej import calls
+    from golddigger.io.images import write_tiff
+    from golddigger.synth import SynthConfig, generate
+
+    sample = generate(SynthConfig(shape=(256, 256), counts={6: 8, 12: 3}), seed=4)
+    write_tiff(tmp_path / "image.tif", sample.image, PX)
+    runs = []
+    real = live.find_candidates
+    monkeypatch.setattr(live, "find_candidates", lambda *a, **k: runs.append(1) or real(*a, **k))
+    det = backend.get_detector(str(tiny_model))
+    lines = {}
+    for thr in (0.2, 0.6):
+        args = argparse.Namespace(options=f"model=[{tiny_model}] threshold={thr}",
+                                  out=tmp_path, image=tmp_path / "image.tif", roi="",
+                                  slices="0")
+        info = calls._call_preview(args)
+        want = det.predict(sample.image, PX, threshold=thr)
+        assert info["particles"] == len(want)
+        lines[thr] = (tmp_path / "preview.csv").read_text().splitlines()[1:]
+        assert len(lines[thr]) == len(want)
+        assert f"{len(want)} particles" in (tmp_path / "preview.txt").read_text()
+    assert runs == [1]  # the network ran for the first preview only
+    assert info["maps"] == "reused"

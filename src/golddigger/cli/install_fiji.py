@@ -40,8 +40,8 @@ def run(args) -> int:
     done = install(args.target)
     if not args.quiet:
         print(f"installed in {done.folder}:")
-        for f in done.files:
-            print(f"  Plugins > Gold Digger > {f.stem.replace('_', ' ')}")
+        for name in done.commands:
+            print(f"  Plugins > Gold Digger > {name}")
         print(f"they run: {' '.join(done.argv)}")
         print("restart ImageJ (or Help > Refresh Menus) to see them")
     return 0

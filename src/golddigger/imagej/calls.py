@@ -10,7 +10,8 @@ stdout, which ImageJ's ``exec()`` returns to the macro:
 
 Files written by ``--call detect`` in ``--out``: ``particles.csv`` (`ParticleTable`),
 ``rois.zip`` (RoiSet, `golddigger.io.rois.write_roiset`), ``results.csv`` and
-``summary.csv`` (`golddigger.imagej.tables`).
+``summary.csv`` (`golddigger.imagej.tables`); by ``--call preview`` (the installed Detect
+Gold dialog's Preview): ``preview.csv`` and ``preview.txt``, and the candidates it reuses.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def add_call_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detach", action="store_true", help=h)
     p.add_argument("--serve", action="store_true", help=h)
     p.add_argument("--watch", default="", help=h)
+    p.add_argument("--layout", default="", help=h)
 
 
 def run_call(args) -> int:
@@ -182,7 +184,103 @@ def _call_detect(args) -> dict:
                  properties={"image": args.name} if args.name else None)
     rows_to_csv(det.results(unit, unit_nm), out / "results.csv", plain=True)
     rows_to_csv(det.summary(), out / "summary.csv", plain=True)
+    if args.layout:
+        _write_layout(args.layout, out / "layout.txt")
     return {"particles": len(det.particles), "detector_seconds": f"{det.seconds:.1f}"}
+
+
+def _write_layout(geometry: str, path: Path) -> None:
+    """``layout.txt`` for the installed Detect Gold: where its result windows go
+    (`golddigger.imagej.layout`), one ``title<TAB>x<TAB>y<TAB>width<TAB>height`` line each,
+    from ``screen_w,screen_h,image_x,image_y,image_w,image_h`` (the macro's
+    ``gdLayoutArg``)."""
+    from golddigger.imagej.layout import result_windows
+
+    try:
+        v = [int(float(s)) for s in geometry.split(",")]
+        screen, image = (v[0], v[1]), (tuple(v[2:6]) if len(v) >= 6 and v[4] > 0 else None)
+    except (ValueError, IndexError):
+        logger.warning("bad --layout %r; the windows stay where ImageJ puts them", geometry)
+        return
+    where = result_windows(screen, image)
+    path.write_text("".join("\t".join([title, *map(str, box)]) + "\n"
+                            for title, box in where.items()), encoding="utf-8")
+
+
+#: Fields of the Detect Gold options on which the preview's candidates depend (a change of
+#: any of these computes the class maps again; threshold, classes and region only
+#: re-filter).
+_MAP_KEYS = ("model", "precision", "tta", "sizing", "pixel_size")
+
+
+def _call_preview(args) -> dict:
+    """Detect Gold's Preview in the installed dialog: the particles of the options'
+    threshold and classes on one plane (``--image``: the current slice, ``--slices``: its
+    0-based index), inside ``--roi``.
+
+    The candidates (`golddigger.live.find_candidates`: the network once) are kept in
+    ``--out`` (``candidates.npz``, with the settings and image they depend on in
+    ``candidates.json``) and reused while those stay the same, so a new threshold or class
+    list only re-filters them (`Detector.apply_thresholds`, as `Detector.predict` does).
+    Writes ``preview.csv`` (what the macro draws: ``shape,x,y,size,colour``, ovals by their
+    top-left corner and diameter in pixels, points by their centre) and ``preview.txt`` (the
+    dialog's message)."""
+    import json
+
+    from golddigger.io.images import read_image
+    from golddigger.io.rois import class_colors, read_region
+    from golddigger.live import find_candidates
+    from golddigger.particles import ParticleTable
+
+    values = parse_options(args.options, DETECT_FIELDS, "Detect Gold")
+    options = backend.batch_options(values)
+    out = Path(_need(args.out, "out"))
+    path = Path(_need(args.image, "image"))
+    image = read_image(path, pixel_size_nm=options.pixel_size_nm)
+    px = image.require_pixel_size()
+    plane = np.asarray(image.slice(0) if image.is_stack else image.data)
+    index = int(args.slices.split(",")[0]) if args.slices.strip() else 0
+    region = None
+    if args.roi:
+        region = backend.Region.from_mask(read_region(args.roi, image.shape_yx)
+                                          .to_mask(image.shape_yx), name="selection")
+    detector = backend.get_detector(str(values["model"]), str(values["precision"]))
+    stat = path.stat()
+    key = {k: str(values[k]) for k in _MAP_KEYS}
+    key.update(image=str(path.resolve()), size=stat.st_size, mtime=stat.st_mtime_ns,
+               slice=index, pixel_size_nm=px)
+    cache, cache_key = out / "candidates.npz", out / "candidates.json"
+    reused = (cache.is_file() and cache_key.is_file()
+              and json.loads(cache_key.read_text(encoding="utf-8")) == key)
+    if reused:
+        with np.load(cache) as z:
+            table = ParticleTable(**{k: z[k] for k in z.files})
+    else:
+        table = find_candidates(detector, plane, px, slice_index=index,
+                                sizing=options.sizing, tta=options.tta)
+        np.savez(cache, **table.columns())
+        cache_key.write_text(json.dumps(key), encoding="utf-8")
+    found = detector.apply_thresholds(table, options.threshold,
+                                      list(options.classes) if options.classes else None,
+                                      region)
+    colours = class_colors(found.classes)
+    rows = ["shape,x,y,size,colour"]
+    for x, y, d, _, _ in found:
+        colour = colours[min(colours, key=lambda c: abs(c - d))]
+        if options.shape == "point":
+            rows.append(f"point,{x:.3f},{y:.3f},0,{colour}")
+        else:
+            r = d / px / 2.0
+            rows.append(f"oval,{x + 0.5 - r:.3f},{y + 0.5 - r:.3f},{2 * r:.3f},{colour}")
+    (out / "preview.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    per = ", ".join(f"{d:g} nm: {len(found.of_class(d))}" for d in found.classes)
+    thr = (f"threshold {options.threshold:g}" if options.threshold
+           else "the model's thresholds")
+    message = (f"Preview (slice {index + 1}, {thr}): {len(found)} particles"
+               + (f" ({per})" if per else "") + ".\nChange the settings and press OK to "
+               "see them again; untick Preview and press OK to run Detect Gold.")
+    (out / "preview.txt").write_text(message, encoding="utf-8")
+    return {"particles": len(found), "maps": "reused" if reused else "computed"}
 
 
 def _call_folder_image(args) -> dict:
@@ -234,6 +332,7 @@ def _call_analyze(args) -> dict:
 #: ``--call`` name -> function(args) -> dict of status fields.
 CALLS: dict[str, Callable] = {
     "detect": _call_detect,
+    "preview": _call_preview,
     "folder-image": _call_folder_image,
     "folder-summary": _call_folder_summary,
     "training": _call_training,

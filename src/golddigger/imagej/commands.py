@@ -26,8 +26,10 @@ from golddigger.batch import run_batch
 from golddigger.errors import CalibrationError, GoldDiggerError
 from golddigger.imagej import backend, convert, publish
 from golddigger.imagej.options import (
+    ABOUT,
     COMMANDS,
     Field,
+    about_text,
     format_options,
     help_html,
     parse_options,
@@ -99,6 +101,9 @@ class Session:
     def _run(self, command: str, options: str | None, from_macro: bool) -> None:
         from ij import IJ
 
+        if command == ABOUT:
+            self._about(from_macro)
+            return
         internal, fields = COMMANDS[command]
         t0 = time.perf_counter()
         try:
@@ -121,6 +126,16 @@ class Session:
             self._report(command, f"internal error: {type(err).__name__}: {err}", from_macro)
         finally:
             IJ.showProgress(1.0)
+
+    def _about(self, from_macro: bool) -> None:
+        """About Gold Digger: a message window from the menu; the Log from a macro or
+        without dialogs (a batch run records which Gold Digger made its results)."""
+        from ij import IJ
+
+        if self.dialogs and not from_macro:
+            IJ.showMessage(ABOUT, about_text(html=True))
+        else:
+            IJ.log(about_text())
 
     def _report(self, command: str, message: str, from_macro: bool) -> None:
         from ij import IJ
@@ -237,6 +252,7 @@ class Session:
         from ij import IJ
 
         imp = self._image()
+        before = set() if self.headless else publish.window_titles()
         px = self._pixel_size(imp, values)
         region = self._region(imp, str(values["region"]))
         slices = convert.stack_slices(imp, bool(values["whole_stack"]))
@@ -267,6 +283,8 @@ class Session:
         det = backend.Detection.from_result(result, str(imp.getTitle()))
         seconds = det.seconds
         self._publish(imp, det, values)
+        if not self.headless:  # the windows this command opened: beside the image
+            publish.place_new_windows(imp, before)
         self.last_detection = det
         IJ.showStatus(f"Gold Digger: {det.counts_text()} in {seconds:.1f} s")
         return det
@@ -308,16 +326,12 @@ class Session:
         if selection is not None and imp.getRoi() is None:
             imp.setRoi(selection)
         show = not self.headless
-        where = publish.table_locations(imp) if show else {}
-        publish.fill_table(det.summary(), publish.SUMMARY_TITLE, append=True, show=show,
-                           location=where.get(publish.SUMMARY_TITLE))
+        publish.fill_table(det.summary(), publish.SUMMARY_TITLE, append=True, show=show)
         rows = det.results(unit, unit_nm)
         if values.get("results"):
-            publish.fill_table(rows, publish.IMAGEJ_RESULTS, append=False, show=show,
-                               location=where.get(publish.IMAGEJ_RESULTS))
+            publish.fill_table(rows, publish.IMAGEJ_RESULTS, append=False, show=show)
         # Gold Digger Results last: it is then the front table
-        publish.fill_table(rows, publish.RESULTS_TITLE, append=True, show=show,
-                           location=where.get(publish.RESULTS_TITLE))
+        publish.fill_table(rows, publish.RESULTS_TITLE, append=True, show=show)
 
     def _cmd_folder(self, values: Mapping) -> list[backend.FileResult]:
         from ij import IJ

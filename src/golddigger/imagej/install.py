@@ -1,9 +1,15 @@
 """``golddigger install-fiji DIR``: put the Gold Digger menu commands into a Fiji.app or an
 ImageJ folder (Debian's ImageJ: ``~/.imagej``).
 
-The commands are ImageJ macros (``.ijm``, which both Fiji and plain ImageJ 1 run) written
-to ``DIR/plugins/Gold Digger/``, so they appear under Plugins > Gold Digger. Each is made
-from its source in ``fiji-scripts/`` by replacing the line ``//@GENERATED@`` with
+The commands are ImageJ macros (which both Fiji and plain ImageJ 1 run) written to
+``DIR/plugins/Gold Digger/`` with a small ``Gold_Digger.jar`` beside them that holds only a
+``plugins.config``: it puts the commands under Plugins > Gold Digger in `MENU_LAYOUT`'s
+order (Detect Gold first, separators, About last). ImageJ would otherwise list macro files
+itself, sorted by name (Add to Training Set first); so the macro files are named
+``detect-gold.txt`` etc., which ImageJ does not list (a ``.txt`` macro without an
+underscore), and each menu item runs its file through ``ij.plugin.Macro_Runner``, exactly
+as ImageJ runs a listed macro: ``run("Detect Gold", "...")`` is unchanged. Each macro is
+made from its source in ``fiji-scripts/`` by replacing the line ``//@GENERATED@`` with
 
 * ``GD_*`` constants: the version, and the absolute path of this ``golddigger`` program,
   which the macro runs (an argument array, never a shell command line);
@@ -28,18 +34,21 @@ from pathlib import Path
 
 from golddigger import __version__
 from golddigger.errors import GoldDiggerError
-from golddigger.imagej.options import COMMANDS, Field
+from golddigger.imagej.options import COMMANDS, MENU_LAYOUT, Field, about_text
 from golddigger.imagej.options import help_html as options_help_html
-from golddigger.io.rois import CLASS_COLORS, CLASS_GROUPS
+from golddigger.io.rois import CLASS_COLORS, CLASS_GROUPS, PARTICLE_STROKE_WIDTH
 
 __all__ = [
     "MENU_FOLDER",
+    "MENU_JAR",
     "Installed",
     "command_files",
     "golddigger_argv",
     "install",
     "macro_string",
+    "plugins_config",
     "render_command",
+    "source_files",
     "scripts_dir",
     "uninstall",
 ]
@@ -48,6 +57,9 @@ logger = logging.getLogger(__name__)
 
 #: The folder under ``plugins/`` (its name is the submenu of Plugins).
 MENU_FOLDER = "Gold Digger"
+#: The jar (in `MENU_FOLDER`) whose ``plugins.config`` lays out the menu; ImageJ loads a
+#: plugin jar only when its name has an underscore.
+MENU_JAR = "Gold_Digger.jar"
 _MARKER = "//@GENERATED@"
 _COMMON = "golddigger-common.ijm"
 
@@ -69,9 +81,51 @@ def scripts_dir() -> Path:
     return path
 
 
+def _commands() -> list[str]:
+    return [name for name in MENU_LAYOUT if name != "-"]
+
+
+def source_files() -> dict[str, str]:
+    """Menu command -> its macro source in ``fiji-scripts/`` (``Detect_Gold.ijm``)."""
+    return {name: name.replace(" ", "_") + ".ijm" for name in _commands()}
+
+
 def command_files() -> dict[str, str]:
-    """Menu command -> macro file name (ImageJ turns ``_`` into spaces in the menu)."""
-    return {name: name.replace(" ", "_") + ".ijm" for name in COMMANDS}
+    """Menu command -> installed macro file name (``detect-gold.txt``: ImageJ lists no
+    ``.txt`` macro without an underscore in its menus, so only `plugins_config` places
+    the commands)."""
+    return {name: name.lower().replace(" ", "-") + ".txt" for name in _commands()}
+
+
+#: File names of earlier installs (ImageJ listed these itself, sorted by name); removed by
+#: `install` and `uninstall` so that no command appears twice.
+_OLD_FILES = tuple(name.replace(" ", "_") + ".ijm" for name in COMMANDS)
+
+
+def plugins_config() -> str:
+    """The ``plugins.config`` of `MENU_JAR`: one line per `MENU_LAYOUT` entry, each
+    command run by ImageJ's own macro runner from `MENU_FOLDER` (a path relative to the
+    plugins folder, so a moved Fiji.app keeps working)."""
+    files = command_files()
+    lines = ["# Plugins > Gold Digger, written by golddigger install-fiji: the menu's order"]
+    for name in MENU_LAYOUT:
+        if name == "-":
+            lines.append(f'Plugins>{MENU_FOLDER}, "-"')
+        else:
+            lines.append(f'Plugins>{MENU_FOLDER}, "{name}", '
+                         f'ij.plugin.Macro_Runner("{MENU_FOLDER}/{files[name]}")')
+    return "\n".join(lines) + "\n"
+
+
+def _menu_jar() -> bytes:
+    """A jar holding only `plugins_config` (ImageJ needs no class to read it)."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("plugins.config", plugins_config())
+    return buf.getvalue()
 
 
 def golddigger_argv() -> list[str]:
@@ -111,7 +165,11 @@ def macro_string(text: str) -> str:
 
 def _dialog_code(command: str, fields: Sequence[Field]) -> str:
     """``gdAsk()``: options from the macro, else (run by a macro without options) the
-    defaults, else a dialog; returns a macro option string."""
+    defaults, else a dialog; returns a macro option string. ``gdDialog(current, message,
+    preview)`` shows the dialog with the values of the option string ``current``, a
+    message under the fields and (Detect Gold) a Preview box; Detect Gold's dialog runs
+    through ``gdAskWithPreview`` (golddigger-common.ijm)."""
+    preview = command == "Detect Gold"
     lines = [
         "// The options: from the macro that ran this command, else (a macro gave none) the",
         "// defaults, else (a menu click) from a dialog, which the macro recorder records.",
@@ -119,23 +177,41 @@ def _dialog_code(command: str, fields: Sequence[Field]) -> str:
         '\topts = "" + call("ij.Macro.getOptions");',
         '\tif (opts != "null" && lengthOf(opts) > 0) return opts;',
         '\tif (gdFromMacro()) return "";',
+        "\ts = gdAskWithPreview();" if preview else '\ts = gdDialog("", "", false);',
+        "\t// Record the command now, with the dialog's options only: the temporary files the",
+        "\t// command saves and opens later must not reach the recorded macro.",
+        '\tcall("ij.plugin.frame.Recorder.saveCommand");',
+        "\treturn s;",
+        "}",
+        "",
+        "// The dialog, showing the values of the option string `current` (\"\": the defaults);",
+        "// returns its options (with \"preview\" when that box is ticked).",
+        "function gdDialog(current, message, preview) {",
+        "\t// only this dialog's options are recorded (not those of a preview before it)",
+        '\tcall("ij.plugin.frame.Recorder.setCommand", GD_COMMAND);',
         f"\tDialog.create({macro_string('Gold Digger: ' + command)});",
     ]
     for f in fields:
         label = macro_string(f.label)
+        key = macro_string(f.key)
         if f.kind == "number":
-            lines.append(f"\tDialog.addNumber({label}, {float(f.default):g}, {f.digits}, 8, "
-                         '"");')
+            lines.append(f"\tDialog.addNumber({label}, parseFloat(gdValue(current, {key}, "
+                         f'"{float(f.default):g}")), {f.digits}, 8, "");')
         elif f.kind == "string":
-            lines.append(f"\tDialog.addString({label}, {macro_string(str(f.default))}, 24);")
+            lines.append(f"\tDialog.addString({label}, gdValue(current, {key}, "
+                         f"{macro_string(str(f.default))}), 24);")
         elif f.kind == "directory":
-            lines.append(f"\tDialog.addDirectory({label}, {macro_string(str(f.default))});")
+            lines.append(f"\tDialog.addDirectory({label}, gdValue(current, {key}, "
+                         f"{macro_string(str(f.default))}));")
         elif f.kind == "choice":
             choices = ", ".join(macro_string(c) for c in f.choices)
-            lines.append(f"\tDialog.addChoice({label}, newArray({choices}), "
-                         f"{macro_string(str(f.default))});")
+            lines.append(f"\tDialog.addChoice({label}, newArray({choices}), gdValue(current, "
+                         f"{key}, {macro_string(str(f.default))}));")
         else:
-            lines.append(f"\tDialog.addCheckbox({label}, {'true' if f.default else 'false'});")
+            default = "true" if f.default else "false"
+            lines.append(f"\tDialog.addCheckbox({label}, gdChecked(current, {key}, {default}));")
+    lines.append('\tif (message != "") Dialog.addMessage(message);')
+    lines.append('\tif (preview) Dialog.addCheckbox("Preview", gdFlag(current, "preview"));')
     help_html = options_help_html(command, fields)
     lines.append(f"\tDialog.addHelp({macro_string(help_html)});")
     lines.append("\tDialog.show();")
@@ -151,9 +227,7 @@ def _dialog_code(command: str, fields: Sequence[Field]) -> str:
         else:
             lines.append(f'\tif (Dialog.getCheckbox()) s = s + "{key} ";')
     lines += [
-        "\t// Record the command now, with the dialog's options only: the temporary files the",
-        "\t// command saves and opens later must not reach the recorded macro.",
-        '\tcall("ij.plugin.frame.Recorder.saveCommand");',
+        '\tif (preview) if (Dialog.getCheckbox()) s = s + "preview ";',
         "\treturn s;",
         "}",
     ]
@@ -172,7 +246,8 @@ def _call_code(argv: Sequence[str]) -> str:
         f'\treturn exec({prog}, "imagej", "--call=" + what, "--image=" + image,',
         '\t\t"--roi=" + roi, "--rois=" + rois, "--out=" + out, "--options=" + opts,',
         '\t\t"--slices=" + slices, "--stack-size=" + stackSize, "--current-slice=" + current,',
-        '\t\t"--unit=" + unit, "--name=" + name, "--groups=" + groups);',
+        '\t\t"--unit=" + unit, "--name=" + name, "--groups=" + groups,',
+        '\t\t"--layout=" + GD_LAYOUT);',
         "}",
         "",
         "// The same, started in the background (Esc can stop it: see gdRun).",
@@ -181,7 +256,8 @@ def _call_code(argv: Sequence[str]) -> str:
         f'\treturn exec({prog}, "imagej", "--call=" + what, "--detach", "--image=" + image,',
         '\t\t"--roi=" + roi, "--rois=" + rois, "--out=" + out, "--options=" + opts,',
         '\t\t"--slices=" + slices, "--stack-size=" + stackSize, "--current-slice=" + current,',
-        '\t\t"--unit=" + unit, "--name=" + name, "--groups=" + groups);',
+        '\t\t"--unit=" + unit, "--name=" + name, "--groups=" + groups,',
+        '\t\t"--layout=" + GD_LAYOUT);',
         "}",
     ])
 
@@ -192,7 +268,7 @@ def render_command(command: str, source: str, common: str,
     if _MARKER not in source:
         raise GoldDiggerError(f"{command}: the macro source has no {_MARKER} line")
     argv = list(argv or golddigger_argv())
-    _, fields = COMMANDS[command]
+    _, fields = COMMANDS.get(command, ("about", ()))
     groups = sorted(CLASS_GROUPS.items(), key=lambda kv: kv[1])
     generated = "\n".join([
         "// ---- generated by golddigger install-fiji: do not edit, reinstall instead ----",
@@ -203,6 +279,11 @@ def render_command(command: str, source: str, common: str,
         "var GD_GROUPS = newArray(" + ", ".join(str(g) for _, g in groups) + ");",
         "var GD_COLOURS = newArray(" + ", ".join(
             macro_string(CLASS_COLORS.get(d, "#ffff00")) for d, _ in groups) + ");",
+        f"var GD_STROKE_WIDTH = {PARTICLE_STROKE_WIDTH:g};",
+        "// the screen and the image window, for the result windows' places (gdLayoutArg)",
+        'var GD_LAYOUT = "";',
+        f"var GD_ABOUT_TEXT = {macro_string(about_text())};",
+        f"var GD_ABOUT_HTML = {macro_string(about_text(html=True))};",
         _call_code(argv),
         "",
         _dialog_code(command, fields),
@@ -222,6 +303,8 @@ class Installed:
     folder: Path
     files: list[Path]
     argv: list[str]
+    #: The menu commands, top to bottom.
+    commands: list[str]
 
 
 def _plugins_dir(target: Path) -> Path:
@@ -257,25 +340,30 @@ def install(target: str | os.PathLike, argv: Sequence[str] | None = None,
     folder.mkdir(exist_ok=True)
     argv = list(argv or golddigger_argv())
     files = []
+    sources = source_files()
     for command, filename in command_files().items():
         path = folder / filename
         if path.exists() and not overwrite:
             raise GoldDiggerError(f"{path} exists; use --overwrite")
-        text = render_command(command, (src / filename).read_text(encoding="utf-8"), common,
-                              argv)
+        text = render_command(command, (src / sources[command]).read_text(encoding="utf-8"),
+                              common, argv)
         if any(ord(c) > 127 for c in text):
             raise GoldDiggerError(f"{filename}: non-ASCII text left in the macro")
         atomic_write_bytes(path, text.encode("ascii"))
         files.append(path)
-    logger.info("installed %d commands in %s", len(files), folder)
-    return Installed(folder, files, argv)
+    atomic_write_bytes(folder / MENU_JAR, _menu_jar())
+    files.append(folder / MENU_JAR)
+    for old in _OLD_FILES:  # an earlier install's macros would list the commands twice
+        (folder / old).unlink(missing_ok=True)
+    logger.info("installed %d commands in %s", len(files) - 1, folder)
+    return Installed(folder, files, argv, _commands())
 
 
 def uninstall(target: str | os.PathLike) -> list[Path]:
     """Remove the installed commands (and the folder when it is left empty)."""
     folder = _plugins_dir(Path(target)) / MENU_FOLDER
     removed = []
-    for filename in command_files().values():
+    for filename in (*command_files().values(), MENU_JAR, *_OLD_FILES):
         p = folder / filename
         if p.is_file():
             p.unlink()

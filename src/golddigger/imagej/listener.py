@@ -1,8 +1,8 @@
 """Serve the Gold Digger menu commands from Python: an ``ij.CommandListener``.
 
 ImageJ 1's ``ij.Executer`` offers every command, by name, to its command listeners before
-running it. Ours takes the four Gold Digger commands (returning None, so the installed
-``.ijm`` body never runs) and lets every other command through. It sees menu clicks (on a
+running it. Ours takes the Gold Digger commands (returning None, so the installed macro
+body never runs) and lets every other command through. It sees menu clicks (on a
 new thread, no macro options), ``IJ.doCommand`` and ``run("Detect Gold", "...")`` in macros
 (on the macro's thread, with ``ij.Macro.getOptions()`` set); the macro goes on after the
 command and sees the ROIs and tables it made.
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 
-from golddigger.imagej.options import COMMANDS
+from golddigger.imagej.options import ABOUT, COMMANDS, MENU_LAYOUT
 
 __all__ = ["MENU", "ensure_menus", "install_listener"]
 
@@ -45,7 +45,7 @@ def install_listener(session):
         @JOverride
         def commandExecuting(self, command):
             name = str(command)
-            if name not in COMMANDS:
+            if name not in COMMANDS and name != ABOUT:
                 return command
             options = Macro.getOptions()
             thread = str(Thread.currentThread().getName())
@@ -68,13 +68,15 @@ def ensure_menus(ij_instance=None) -> list[str]:
     """Add Plugins > Gold Digger items for the commands ImageJ does not know yet (when the
     ``.ijm`` files were not installed in its plugins folder); returns the names added.
 
-    The items only carry the command name: the listener runs them.
+    The items only carry the command name: the listener runs them. In a new submenu they
+    come in `MENU_LAYOUT`'s order, with its separators.
     """
     from ij import IJ, Menus
 
     ij = ij_instance or IJ.getInstance()
     commands = Menus.getCommands()
-    missing = [name for name in COMMANDS if commands is None or commands.get(name) is None]
+    missing = [name for name in MENU_LAYOUT if name != "-"
+               and (commands is None or commands.get(name) is None)]
     if not missing or ij is None:
         return []
     from java.awt import Menu, MenuItem
@@ -94,7 +96,14 @@ def ensure_menus(ij_instance=None) -> list[str]:
     if sub is None:
         sub = Menu(MENU)
         plugins.add(sub)
-    for name in missing:
+    fresh = sub.getItemCount() == 0
+    for name in MENU_LAYOUT:
+        if name == "-":
+            if fresh and sub.getItemCount():
+                sub.addSeparator()
+            continue
+        if name not in missing:
+            continue
         item = MenuItem(name)
         item.addActionListener(ij)
         sub.add(item)

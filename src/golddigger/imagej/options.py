@@ -24,12 +24,15 @@ from dataclasses import dataclass
 from golddigger.errors import GoldDiggerError
 
 __all__ = [
+    "ABOUT",
     "ANALYZE_FIELDS",
     "COMMANDS",
     "DETECT_FIELDS",
     "FOLDER_FIELDS",
+    "MENU_LAYOUT",
     "TRAINING_FIELDS",
     "Field",
+    "about_text",
     "format_options",
     "help_html",
     "parse_classes",
@@ -182,6 +185,18 @@ COMMANDS: dict[str, tuple[str, tuple[Field, ...]]] = {
     "Analyze Gold Distribution": ("analyze", ANALYZE_FIELDS),
 }
 
+#: The command that says what Gold Digger is (version, model, what to cite, documentation).
+ABOUT = "About Gold Digger"
+
+#: Plugins > Gold Digger, top to bottom ("-": a separator): the command used most first.
+#: ``golddigger install-fiji`` writes this order into the menu (a ``plugins.config``), and
+#: `golddigger.imagej.listener.ensure_menus` adds missing items in it.
+MENU_LAYOUT: tuple[str, ...] = (
+    "Detect Gold", "Detect Gold in Folder", "-",
+    "Add to Training Set", "Analyze Gold Distribution", "-",
+    ABOUT,
+)
+
 _TOKEN = re.compile(r"\s*([^\s=\[\]]+)(?:=(\[[^\]]*\]|\S*))?")
 
 
@@ -294,3 +309,33 @@ def help_html(command: str, fields: Sequence[Field]) -> str:
             "Documentation: docs/imagej.md of Gold Digger (the commands, their options, "
             "batch macros). If you publish results, please cite the method, Jerez et al., "
             "<i>Scientific Reports</i> 2021, and Gold Digger " + __version__ + ".</html>")
+
+
+def about_text(html: bool = False) -> str:
+    """What *About Gold Digger* shows: version, default model, what to cite, where the
+    documentation is (plain lines, or HTML for ImageJ's message dialog)."""
+    from golddigger import __version__
+    from golddigger.export.bioimageio import CITATION_DOI, CITATION_TEXT
+    from golddigger.model.folder import DEFAULT_MODEL, installed_data_dir
+
+    docs = installed_data_dir("docs") / "imagej.md"
+    where = (str(docs) if docs.is_file()
+             else "docs/imagej.md in the Gold Digger source")
+    lines = [
+        f"Gold Digger {__version__}: immunogold particles in electron micrographs",
+        f"Default model: {DEFAULT_MODEL}",
+        "If you publish results, please cite the method:",
+        f"  {CITATION_TEXT} https://doi.org/{CITATION_DOI}",
+        f"and the software: Gold Digger {__version__} (model {DEFAULT_MODEL}).",
+        f"Documentation: {where}",
+    ]
+    if not html:
+        return "\n".join(lines)
+    link = f'<a href="https://doi.org/{CITATION_DOI}">doi:{CITATION_DOI}</a>'
+    return ("<html><h3>Gold Digger " + __version__ + "</h3>"
+            "Immunogold particles in electron micrographs.<br>"
+            f"Default model: <b>{DEFAULT_MODEL}</b><br><br>"
+            "If you publish results, please cite the method:<br>"
+            f"{CITATION_TEXT} {link}<br>"
+            f"and the software: Gold Digger {__version__} (model {DEFAULT_MODEL}).<br><br>"
+            f"Documentation: {where}</html>")

@@ -2,7 +2,8 @@
 
 The ROIs match what `golddigger.io.rois.write_roiset` writes, so a ROI Manager filled here
 and a RoiSet written by ``golddigger detect`` look and read the same: names
-``gold-6nm-0001``, one group and stroke colour per class (`golddigger.io.rois`), the
+``gold-6nm-0001``, one group and stroke colour per class (`golddigger.io.rois`), ovals
+drawn with `golddigger.io.rois.PARTICLE_STROKE_WIDTH` screen pixels at every zoom, the
 properties ``diameter_nm`` and ``score``, the stack position (1-based) on stacks, and ovals
 of the particle's size centred on it (``left = x + 0.5 - r`` in ImageJ's coordinates, where
 a pixel's centre is at +0.5) or points at ``(x, y)``.
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from golddigger.imagej.tables import roi_names
-from golddigger.io.rois import class_colors, class_groups
+from golddigger.io.rois import PARTICLE_STROKE_WIDTH, class_colors, class_groups
 from golddigger.particles import ParticleTable
 
 __all__ = [
@@ -84,6 +85,8 @@ def particle_rois(particles: ParticleTable, pixel_size_nm: float, shape: str = "
         if shape == "oval":
             r = d / px / 2.0
             roi = OvalRoi(x + 0.5 - r, y + 0.5 - r, 2.0 * r, 2.0 * r)
+            # screen pixels at any zoom, as write_roiset stores it (visible zoomed out)
+            roi.setUnscalableStrokeWidth(PARTICLE_STROKE_WIDTH)
         else:
             roi = PointRoi(float(x), float(y))
         roi.setName(names[i])
@@ -130,11 +133,19 @@ def add_to_manager(rois: Sequence, imp=None, show_all: bool = True):
 
     Needs a display (the ROI Manager is a window, even when hidden).
     """
+    from ij.gui import Roi
     from ij.plugin.frame import RoiManager
 
     rm = RoiManager.getRoiManager()
+    n0 = int(rm.getCount())
     for roi in rois:
         rm.addRoi(roi)
+    # addRoi makes a stroke width scale with the zoom again (1.53t); a RoiSet opened in the
+    # ROI Manager keeps it fixed, as the ovals are made: the same here
+    for i in range(n0, int(rm.getCount())):
+        roi = rm.getRoi(i)
+        if roi is not None and roi.getType() == Roi.OVAL and roi.getStrokeWidth() > 0:
+            roi.setUnscalableStrokeWidth(float(roi.getStrokeWidth()))
     if imp is not None and show_all and len(rois):
         rm.runCommand(imp, "Show All without labels")
     return rm
@@ -253,23 +264,50 @@ def fill_table(rows: Sequence[dict], title: str = RESULTS_TITLE, append: bool = 
     return rt
 
 
-def table_locations(imp) -> dict[str, tuple[int, int]]:
-    """Where new table windows go so that they hide neither the image nor each other: to
-    the right of the image window (or of the ROI Manager), one below the other."""
+def window_titles() -> set[str]:
+    """Titles of the windows `place_new_windows` arranges that are open now."""
+    from golddigger.imagej.layout import TABLE_SIZES
+
+    return {title for title in (*TABLE_SIZES, "ROI Manager") if _window(title) is not None}
+
+
+def _window(title: str):
+    from ij import WindowManager
     from ij.plugin.frame import RoiManager
+
+    if title == "ROI Manager":
+        rm = RoiManager.getInstance()
+        return rm if rm is not None and rm.isVisible() else None
+    return WindowManager.getWindow(title)
+
+
+def place_new_windows(imp, before: set[str]) -> dict[str, tuple[int, int, int, int]]:
+    """Put the result windows opened since ``before`` (`window_titles`) where
+    `golddigger.imagej.layout.result_windows` says: beside the image, not over it or each
+    other. Windows that were open already stay where they are. Returns what was placed."""
     from java.awt import Toolkit
 
+    from golddigger.imagej.layout import result_windows
+
+    _flush_awt_events()
     screen = Toolkit.getDefaultToolkit().getScreenSize()
-    x, y = 20, 120
     win = imp.getWindow() if imp is not None else None
-    if win is not None:
-        x, y = int(win.getX() + win.getWidth() + 10), int(win.getY())
-    rm = RoiManager.getInstance()
-    if rm is not None and rm.isVisible() and abs(int(rm.getX()) - x) < 40:
-        x = int(rm.getX() + rm.getWidth() + 10)
-    x = max(0, min(x, int(screen.width) - 400))
-    return {RESULTS_TITLE: (x, y), SUMMARY_TITLE: (x, y + 260),
-            IMAGEJ_RESULTS: (x, y + 400)}
+    image = None if win is None else (int(win.getX()), int(win.getY()), int(win.getWidth()),
+                                      int(win.getHeight()))
+    rm = _window("ROI Manager")
+    where = result_windows((int(screen.width), int(screen.height)), image,
+                           None if rm is None else (int(rm.getWidth()), int(rm.getHeight())))
+    placed = {}
+    for title, (x, y, w, h) in where.items():
+        window = _window(title)
+        if window is None or title in before:
+            continue
+        if title == "ROI Manager":
+            window.setLocation(int(x), int(y))
+        else:
+            window.setBounds(int(x), int(y), int(w), int(h))
+        placed[title] = (x, y, w, h)
+    return placed
 
 
 def _make_active(title: str) -> None:

@@ -44,6 +44,7 @@ __all__ = [
     "CLASS_GROUPS",
     "EXTRA_COLORS",
     "MASK_SUFFIXES",
+    "PARTICLE_STROKE_WIDTH",
     "class_colors",
     "class_groups",
     "load_rois",
@@ -63,6 +64,12 @@ CLASS_COLORS: dict[float, str] = {6.0: "#56B4E9", 12.0: "#E69F00", 18.0: "#CC79A
 EXTRA_COLORS: tuple[str, ...] = ("#009E73", "#F0E442", "#0072B2", "#D55E00")
 #: ImageJ ROI group per class; further classes get 4, 5, ... by increasing diameter.
 CLASS_GROUPS: dict[float, int] = {6.0: 1, 12.0: 2, 18.0: 3}
+
+#: Stroke width of particle ovals in screen pixels, the same at every zoom (ImageJ's
+#: "unscalable" stroke: a RoiSet ROI without the SCALE_STROKE_WIDTH option): a 6 nm oval at
+#: 0.56 nm/px is 11 px across and would thin to nothing at 12-25 % zoom with a 1 px line.
+#: Only the drawing changes: the geometry, masks and measurements do not.
+PARTICLE_STROKE_WIDTH = 2.0
 
 #: Image files read as region masks by `read_region` (non-zero = inside).
 MASK_SUFFIXES = (".tif", ".tiff", ".png", ".bmp", ".gif")
@@ -603,6 +610,9 @@ def write_roiset(path: str | Path, particles: ParticleTable, pixel_size_nm: floa
             roi.version = 228
         roi.name = name
         roi.stroke_color = _argb(color_of[_key(color_of, d)])
+        if shape == "oval":  # points keep ImageJ's markers, which do not scale with zoom
+            roi.stroke_width = int(PARTICLE_STROKE_WIDTH)
+            roi.float_stroke_width = float(PARTICLE_STROKE_WIDTH)
         if groups:
             roi.group = group_of[_key(group_of, d)]
         if positions:
