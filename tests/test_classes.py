@@ -92,3 +92,16 @@ def test_limits_warn(caplog):
     msgs = det.check_limits(2.5, [25])
     assert any("outside the 0.37-1.6 nm/px" in m for m in msgs)
     assert any("25 nm gold is outside the 6-18 nm" in m for m in msgs)
+    # another shipped model validated on the size is named; none for 60 nm
+    assert any("the model fril-gold-v4 was validated on these sizes" in m for m in msgs)
+    assert not any("fril-gold-v4" in m for m in det.check_limits(0.5587, [60]))
+
+
+def test_models_covering(tmp_path, monkeypatch):
+    from golddigger.model import folder
+
+    assert folder.validated_gold_nm("fril-gold-v3") == (6.0, 18.0)
+    assert folder.validated_gold_nm(tmp_path / "nothing-here") is None
+    assert "fril-gold-v4" in folder.models_covering([10, 25])
+    assert "fril-gold-v3" not in folder.models_covering([10, 25])
+    assert folder.models_covering([10], exclude="fril-gold-v4") == ["fril-gold-v3"]

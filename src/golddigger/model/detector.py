@@ -19,7 +19,7 @@ from golddigger.io.images import CalibratedImage, validate_pixel_size
 from golddigger.io.regions import Region
 from golddigger.model.classes import SizeClass, assign_classes, parse_classes
 from golddigger.model.config import ModelConfig
-from golddigger.model.folder import read_model_folder, resolve_model
+from golddigger.model.folder import models_covering, read_model_folder, resolve_model
 from golddigger.model.networks import UNetGenerator
 from golddigger.model.postprocess import maps_to_particles, suppress_across_classes
 from golddigger.model.preprocess import normalise_tensor, resample_plane, robust_stats
@@ -744,9 +744,13 @@ class Detector:
         gold = ranges["gold_nm"]
         outside = [d for d in sizes if not gold[0] * 0.999 <= d <= gold[1] * 1.001]
         if outside:
+            others = models_covering(sizes, exclude=self.config.name)
+            advice = (f"the model {others[0]} was validated on these sizes; choose it as "
+                      "the model" if others else
+                      "check its results against a few labelled particles")
             out.append(f"{', '.join(f'{d:g}' for d in outside)} nm gold is outside the "
                        f"{gold[0]:g}-{gold[1]:g} nm {self.config.name} was validated on; "
-                       "check its results against a few labelled particles")
+                       + advice)
         small = min(sizes)
         if px > 0.5 * small / 1.5:
             out.append(f"pixel size {px:.3g} nm is coarse for {small:g} nm gold (under 3 px "

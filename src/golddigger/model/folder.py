@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from golddigger.errors import ModelError
@@ -21,12 +22,14 @@ __all__ = [
     "MODEL_FILES",
     "available_models",
     "installed_data_dir",
+    "models_covering",
     "models_root",
     "read_model_folder",
     "resolve_model",
     "check_state_dict",
     "sha256_file",
     "update_model_folder",
+    "validated_gold_nm",
     "write_model_folder",
 ]
 
@@ -66,6 +69,34 @@ def available_models() -> list[str]:
     if not root.is_dir():
         return []
     return sorted(p.name for p in root.iterdir() if (p / "config.json").is_file())
+
+
+def validated_gold_nm(name_or_path: str | os.PathLike) -> tuple[float, float] | None:
+    """The gold diameters (nm) a model folder was validated on, read from its
+    ``metrics.json`` (``"validated"``), else its config's gold range or classes; None
+    when the folder cannot be read. Weights are not loaded."""
+    try:
+        folder = resolve_model(name_or_path)
+        config = json.loads((folder / "config.json").read_text())
+        metrics_file = folder / "metrics.json"
+        metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    except (OSError, ValueError, ModelError):
+        return None
+    gold = ((metrics.get("validated") or {}).get("gold_nm") or config.get("gold_range_nm")
+            or config.get("classes_nm"))
+    if not gold:
+        return None
+    return float(min(gold)), float(max(gold))
+
+
+def models_covering(sizes_nm: Sequence[float], exclude: str = "") -> list[str]:
+    """Installed models validated on every one of ``sizes_nm`` (nm), except ``exclude``."""
+    out = []
+    for name in available_models():
+        gold = validated_gold_nm(name) if name != exclude else None
+        if gold and all(gold[0] * 0.999 <= d <= gold[1] * 1.001 for d in sizes_nm):
+            out.append(name)
+    return out
 
 
 def resolve_model(name_or_path: str | os.PathLike | None) -> Path:
