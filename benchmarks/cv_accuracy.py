@@ -83,6 +83,9 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline", action="store_true", help="also tune and score LoG")
     ap.add_argument("--summarise-only", action="store_true",
                     help="train nothing: score the folds whose predictions exist")
+    ap.add_argument("--n-scales", type=int, default=None, help="default: the recipe's")
+    ap.add_argument("--scale-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                    help="magnifications of the real images (default: the recipe's)")
     ap.add_argument("--recipe", default=SHIPPED_RECIPE.name, choices=sorted(RECIPES),
                     help="the recipe whose model kind, scales and synthetic gold sizes "
                          "are used (the flags above still set steps etc.)")
@@ -90,7 +93,9 @@ def main(argv=None) -> int:
     recipe = RECIPES[args.recipe]
     for flag, value in (("steps", recipe.train.steps), ("adv_weight", recipe.train.adv_weight),
                         ("synth", recipe.synth_images),
-                        ("synth_fraction", recipe.train.synth_fraction)):
+                        ("synth_fraction", recipe.train.synth_fraction),
+                        ("n_scales", recipe.train.n_scales),
+                        ("scale_range", recipe.train.scale_range)):
         if getattr(args, flag) is None:
             setattr(args, flag, value)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -107,7 +112,8 @@ def main(argv=None) -> int:
     tcfg = TrainConfig(**(recipe.train.model_dump() | dict(
         steps=args.steps, adv_weight=args.adv_weight, seed=args.seed,
         synth_fraction=args.synth_fraction if args.synth else 0.0,
-        class_balance=args.class_balance, lr=args.lr)))
+        class_balance=args.class_balance, lr=args.lr, n_scales=args.n_scales,
+        scale_range=args.scale_range)))
     synth = synth_samples(args.synth, recipe.synth_seed_offset + args.seed,
                           samples[0].pixel_size_nm, recipe.synth_classes_nm,
                           dark_bands=args.dark_bands, dark_gold=args.dark_gold)

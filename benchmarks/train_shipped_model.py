@@ -57,6 +57,9 @@ def main(argv=None) -> int:
     ap.add_argument("--dark-gold", type=float, default=0.0)
     ap.add_argument("--init", type=Path, default=None,
                     help="start from this model folder's weights (fine-tuning)")
+    ap.add_argument("--n-scales", type=int, default=None, help="default: the recipe's")
+    ap.add_argument("--scale-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                    help="magnifications of the real images (default: the recipe's)")
     ap.add_argument("--recipe", default=SHIPPED_RECIPE.name, choices=sorted(RECIPES),
                     help="the recipe whose model kind, scales and synthetic gold sizes "
                          "are used (the flags above still set steps etc.)")
@@ -64,7 +67,9 @@ def main(argv=None) -> int:
     recipe = RECIPES[args.recipe]
     for flag, value in (("steps", recipe.train.steps), ("adv_weight", recipe.train.adv_weight),
                         ("synth", recipe.synth_images),
-                        ("synth_fraction", recipe.train.synth_fraction)):
+                        ("synth_fraction", recipe.train.synth_fraction),
+                        ("n_scales", recipe.train.n_scales),
+                        ("scale_range", recipe.train.scale_range)):
         if getattr(args, flag) is None:
             setattr(args, flag, value)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -77,7 +82,8 @@ def main(argv=None) -> int:
                                          | dict(base_channels=args.base, sizing=args.sizing)))
     tcfg = TrainConfig(**(recipe.train.model_dump() | dict(
         steps=args.steps, adv_weight=args.adv_weight, seed=args.seed,
-        synth_fraction=args.synth_fraction if args.synth else 0.0, lr=args.lr)))
+        synth_fraction=args.synth_fraction if args.synth else 0.0, lr=args.lr,
+        n_scales=args.n_scales, scale_range=args.scale_range)))
     ckpt = args.out.with_suffix(".ckpt")
     init = None
     if args.init is not None:
