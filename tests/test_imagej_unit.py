@@ -636,6 +636,49 @@ def test_service_is_private_restarts_after_a_crash_and_ends_when_idle(private_se
     assert not stat_file.exists() or stat_file.read_text().split()[2] == "Z"
 
 
+def _ended(pid: int, seconds: float = 10.0) -> bool:
+    import time
+
+    stat_file = Path(f"/proc/{pid}/stat")
+    for _ in range(int(seconds * 10)):
+        if not stat_file.exists() or stat_file.read_text().split()[2] == "Z":
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_service_replaced_or_orphaned_ends(private_service, tmp_path, monkeypatch):
+    """A service whose socket another one took over ends at once (two commands started a
+    service together), and one started for an ImageJ that has quit ends without waiting
+    for its idle time."""
+    import subprocess
+
+    service = private_service
+    monkeypatch.setenv("GOLDDIGGER_SERVICE_IDLE_S", "120")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    argv = ["imagej", "--call=folder-summary", f"--out={empty}"]
+    first = service.call(argv, imagej_pid=os.getpid())
+    service.socket_path().unlink()  # as a second starter does before binding its own
+    second = service.call(argv, imagej_pid=os.getpid())
+    assert second["pid"] != first["pid"]
+    assert _ended(first["pid"]), "the replaced service must end"
+    assert not _ended(second["pid"], 1.0), "the current one serves on"
+    os.kill(second["pid"], 9)
+    assert _ended(second["pid"])
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    service.socket_path().unlink()
+    monkeypatch.setenv("GOLDDIGGER_IMAGEJ_PID", str(gone.pid))
+    service._start()
+    assert service._wait_for_socket(30)
+    for _ in range(100):
+        if not service.socket_path().exists():
+            break
+        __import__("time").sleep(0.1)
+    assert not service.socket_path().exists(), "its ImageJ has quit: the service must end"
+
+
 def test_watch_removes_results_nobody_will_collect(tmp_path):
     """A call that ends after the macro was stopped (its heartbeat already stale) removes its
     folder instead of leaving the results behind."""

@@ -183,10 +183,14 @@ def serve(idle_s: float | None = None) -> int:
     finally:
         os.umask(old)
     os.chmod(path, 0o600)
+    inode = _identity(path)
     srv.listen(8)
     srv.settimeout(0.5)
     lock = threading.Lock()  # one call at a time: they share the model and torch's threads
     state = {"last": time.time(), "busy": 0, "pids": set()}
+    with contextlib.suppress(ValueError):  # the ImageJ whose command started the service
+        if int(os.environ.get("GOLDDIGGER_IMAGEJ_PID") or 0) > 0:
+            state["pids"].add(int(os.environ["GOLDDIGGER_IMAGEJ_PID"]))
     logger.info("Gold Digger service (pid %d) at %s", os.getpid(), path)
 
     def handle(conn: socket.socket) -> None:
@@ -225,6 +229,9 @@ def serve(idle_s: float | None = None) -> int:
                 if time.time() - state["last"] > idle_s:
                     logger.info("idle for %.0f s: the service ends", idle_s)
                     break
+                if not _still_ours(path, inode):
+                    logger.info("another service took over %s: this one ends", path)
+                    break
                 pids = state["pids"]
                 if pids and not any(_pid_alive(p) for p in pids):
                     logger.info("every ImageJ that called has quit: the service ends")
@@ -234,6 +241,21 @@ def serve(idle_s: float | None = None) -> int:
             threading.Thread(target=handle, args=(conn,), daemon=True).start()
     finally:
         srv.close()
-        with contextlib.suppress(OSError):
-            path.unlink()
+        if _still_ours(path, inode):
+            with contextlib.suppress(OSError):
+                path.unlink()
     return 0
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_ino, st.st_ctime_ns
+
+
+def _still_ours(path: Path, inode: tuple[int, int]) -> bool:
+    """Whether the socket file is still the one this service bound (two commands that
+    start a service at once: the later one replaces the file, the earlier service ends)."""
+    try:
+        return _identity(path) == inode
+    except OSError:
+        return False
