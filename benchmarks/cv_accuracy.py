@@ -22,13 +22,13 @@ import time
 from pathlib import Path
 
 import torch
+from recipe_args import add_recipe_arguments, apply_recipe
 
 from golddigger.cv import fold_model_file, load_fold_net, log_params_by_image, measured
 from golddigger.evaluate import evaluate_many
 from golddigger.model.config import ModelConfig
 from golddigger.model.detector import PRECISIONS, TTA_CHOICES, Detector
 from golddigger.particles import ParticleTable
-from golddigger.recipes import RECIPES, SHIPPED_RECIPE
 from golddigger.train import (
     THRESHOLD_GRID,
     TrainConfig,
@@ -49,12 +49,6 @@ def main(argv=None) -> int:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--pixel-size", type=float, default=None)
-    ap.add_argument("--steps", type=int, default=None, help="default: the recipe's")
-    ap.add_argument("--adv-weight", type=float, default=None, help="default: the recipe's")
-    ap.add_argument("--synth", type=int, default=None,
-                    help="synthetic images added per fold")
-    ap.add_argument("--synth-fraction", type=float,
-                    default=None)
     ap.add_argument("--base", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
@@ -83,21 +77,9 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline", action="store_true", help="also tune and score LoG")
     ap.add_argument("--summarise-only", action="store_true",
                     help="train nothing: score the folds whose predictions exist")
-    ap.add_argument("--n-scales", type=int, default=None, help="default: the recipe's")
-    ap.add_argument("--scale-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
-                    help="magnifications of the real images (default: the recipe's)")
-    ap.add_argument("--recipe", default=SHIPPED_RECIPE.name, choices=sorted(RECIPES),
-                    help="the recipe whose model kind, scales and synthetic gold sizes "
-                         "are used (the flags above still set steps etc.)")
+    add_recipe_arguments(ap)
     args = ap.parse_args(argv)
-    recipe = RECIPES[args.recipe]
-    for flag, value in (("steps", recipe.train.steps), ("adv_weight", recipe.train.adv_weight),
-                        ("synth", recipe.synth_images),
-                        ("synth_fraction", recipe.train.synth_fraction),
-                        ("n_scales", recipe.train.n_scales),
-                        ("scale_range", recipe.train.scale_range)):
-        if getattr(args, flag) is None:
-            setattr(args, flag, value)
+    recipe = apply_recipe(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
     samples = load_samples(args.data, args.pixel_size)

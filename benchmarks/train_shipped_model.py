@@ -27,10 +27,10 @@ import sys
 from pathlib import Path
 
 import torch
+from recipe_args import add_recipe_arguments, apply_recipe
 
 from golddigger.model.config import ModelConfig
 from golddigger.model.folder import read_model_folder, write_model_folder
-from golddigger.recipes import RECIPES, SHIPPED_RECIPE
 from golddigger.train import TrainConfig, train_model
 from golddigger.training_data import load_labelled_folder, synthetic_set
 
@@ -40,11 +40,6 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--steps", type=int, default=None, help="default: the recipe's")
-    ap.add_argument("--adv-weight", type=float, default=None, help="default: the recipe's")
-    ap.add_argument("--synth", type=int, default=None)
-    ap.add_argument("--synth-fraction", type=float,
-                    default=None)
     ap.add_argument("--base", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
@@ -57,21 +52,9 @@ def main(argv=None) -> int:
     ap.add_argument("--dark-gold", type=float, default=0.0)
     ap.add_argument("--init", type=Path, default=None,
                     help="start from this model folder's weights (fine-tuning)")
-    ap.add_argument("--n-scales", type=int, default=None, help="default: the recipe's")
-    ap.add_argument("--scale-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
-                    help="magnifications of the real images (default: the recipe's)")
-    ap.add_argument("--recipe", default=SHIPPED_RECIPE.name, choices=sorted(RECIPES),
-                    help="the recipe whose model kind, scales and synthetic gold sizes "
-                         "are used (the flags above still set steps etc.)")
+    add_recipe_arguments(ap)
     args = ap.parse_args(argv)
-    recipe = RECIPES[args.recipe]
-    for flag, value in (("steps", recipe.train.steps), ("adv_weight", recipe.train.adv_weight),
-                        ("synth", recipe.synth_images),
-                        ("synth_fraction", recipe.train.synth_fraction),
-                        ("n_scales", recipe.train.n_scales),
-                        ("scale_range", recipe.train.scale_range)):
-        if getattr(args, flag) is None:
-            setattr(args, flag, value)
+    recipe = apply_recipe(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
     samples = load_labelled_folder(args.data, args.pixel_size)
