@@ -113,7 +113,10 @@ def test_demo_and_models(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "particles found" in out and "pooled" in out
     assert main(["models"]) == 0
-    assert DEFAULT_MODEL in capsys.readouterr().out
+    listing = capsys.readouterr().out
+    assert DEFAULT_MODEL in listing
+    assert "fril-gold-v4: gold of any size 4-30 nm" in listing
+    assert "validated on 6-18 nm gold" in listing
 
 
 def test_sizing_flag_changes_only_classes(detected, tmp_path):

@@ -25,6 +25,7 @@ def run(args) -> int:
         available_models,
         models_root,
         read_model_folder,
+        validated_gold_nm,
     )
 
     out = {}
@@ -34,6 +35,8 @@ def run(args) -> int:
                      "gold_range_nm": config.gold_range_nm,
                      "pixel_size_nm": config.pixel_size_nm,
                      "threshold": thresholds.get("threshold"), "default": name == DEFAULT_MODEL,
+                     "validated": metrics.get("validated"),
+                     "validated_gold_nm": validated_gold_nm(models_root() / name),
                      "trained_on": metrics.get("trained_on"),
                      "cross_validation": metrics.get("cross_validation", {})}
     if args.json:
@@ -51,6 +54,8 @@ def run(args) -> int:
                     f"{cls} nm)")
         else:
             what = f"{cls} nm gold"
+        if m["validated_gold_nm"]:
+            what += "; validated on {:g}-{:g} nm gold".format(*m["validated_gold_nm"])
         print(f"{name}{star}: {what}, {m['pixel_size_nm']:g} nm/px, "
               f"threshold {m['threshold']}")
     return 0
