@@ -22,13 +22,13 @@ import time
 from pathlib import Path
 
 import torch
-from recipe_args import add_recipe_arguments, apply_recipe
 
 from golddigger.cv import fold_model_file, load_fold_net, log_params_by_image, measured
 from golddigger.evaluate import evaluate_many
 from golddigger.model.config import ModelConfig
 from golddigger.model.detector import PRECISIONS, TTA_CHOICES, Detector
 from golddigger.particles import ParticleTable
+from golddigger.recipes import add_recipe_arguments, apply_recipe
 from golddigger.train import (
     THRESHOLD_GRID,
     TrainConfig,

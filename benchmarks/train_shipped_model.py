@@ -27,10 +27,10 @@ import sys
 from pathlib import Path
 
 import torch
-from recipe_args import add_recipe_arguments, apply_recipe
 
 from golddigger.model.config import ModelConfig
 from golddigger.model.folder import read_model_folder, write_model_folder
+from golddigger.recipes import add_recipe_arguments, apply_recipe
 from golddigger.train import TrainConfig, train_model
 from golddigger.training_data import load_labelled_folder, synthetic_set
 
