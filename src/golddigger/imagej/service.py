@@ -188,9 +188,6 @@ def serve(idle_s: float | None = None) -> int:
     srv.settimeout(0.5)
     lock = threading.Lock()  # one call at a time: they share the model and torch's threads
     state = {"last": time.time(), "busy": 0, "pids": set()}
-    with contextlib.suppress(ValueError):  # the ImageJ whose command started the service
-        if int(os.environ.get("GOLDDIGGER_IMAGEJ_PID") or 0) > 0:
-            state["pids"].add(int(os.environ["GOLDDIGGER_IMAGEJ_PID"]))
     logger.info("Gold Digger service (pid %d) at %s", os.getpid(), path)
 
     def handle(conn: socket.socket) -> None:
