@@ -97,3 +97,24 @@ def test_checkpoint_of_an_earlier_run_is_not_deleted(trained, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--resume" in err and "--overwrite" in err and "m.ckpt" in err
     assert ckpt.read_bytes() == b"an earlier run's weeks of training"
+
+
+def test_a_recipe_with_a_fine_tuning_stage_runs_both(trained, tmp_path, monkeypatch):
+    """A recipe's second stage (fril-gold-v4's 1500 steps at lr 5e-4) runs from the first
+    stage's weights; the model records both."""
+    from golddigger import recipes
+
+    data, _ = trained
+    tiny = recipes.GOLD_ANY_SIZE_RECIPE.model_copy(update={
+        "name": "tiny-two-stage", "synth_images": 0,
+        "train": recipes.TrainConfig(steps=3, batch_size=2, n_scales=2, scale_range=(0.8, 1.2)),
+        "fine_tune": recipes.TrainConfig(steps=2, batch_size=2, lr=5e-4, n_scales=2,
+                                         scale_range=(0.8, 1.2))})
+    monkeypatch.setitem(recipes.RECIPES, "fril-gold-v4", tiny)
+    out = tmp_path / "two-stage"
+    assert main(["train", str(data), "-o", str(out), "--recipe", "fril-gold-v4",
+                 "--no-val", "--threads", "1", "-q"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps_done"] == 2 and metrics["train_config"]["lr"] == pytest.approx(5e-4)
+    assert metrics["first_stage"]["train_config"]["steps"] == 3
+    assert Detector.from_folder(out).config.output == "gold"

@@ -84,6 +84,9 @@ class Recipe(BaseModel):
     synth_classes_nm: tuple[float, ...] | None = Field(
         None, description="gold diameters drawn in the synthetic images (default: the "
                           "model's classes)")
+    fine_tune: TrainConfig | None = Field(
+        None, description="a second stage, started from the first stage's weights (e.g. "
+                          "more steps at a lower learning rate)")
 
     def model_fields_for_config(self) -> dict:
         """The `golddigger.model.config.ModelConfig` fields this recipe sets."""
@@ -109,6 +112,8 @@ GOLD_ANY_SIZE_RECIPE = Recipe(
     name="fril-gold-v4",
     train=TrainConfig(steps=4500, adv_weight=0.0, synth_fraction=0.3, n_scales=7,
                       scale_range=(0.7, 1.75)),
+    fine_tune=TrainConfig(steps=1500, lr=5e-4, adv_weight=0.0, synth_fraction=0.3,
+                          n_scales=7, scale_range=(0.7, 1.75)),
     synth_images=10, output="gold", gold_range_nm=(4.0, 30.0),
     synth_classes_nm=(4.5, 7.0, 9.0, 11.0, 14.0, 17.0, 21.0, 25.0, 29.0))
 

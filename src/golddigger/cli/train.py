@@ -84,11 +84,12 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def train_config(recipe, args, n_synth: int):
-    """The recipe's `TrainConfig` with the flags the user gave."""
+def train_config(recipe, args, n_synth: int, base=None):
+    """The recipe's `TrainConfig` (or ``base``, e.g. its fine-tuning stage) with the
+    flags the user gave."""
     from golddigger.recipes import TrainConfig
 
-    base = recipe.train
+    base = recipe.train if base is None else base
     given = {"steps": args.steps, "batch_size": args.batch_size, "adv_weight": args.adv_weight,
              "buffer_nm": args.buffer_nm,
              "lr": args.lr if args.lr is not None else (5e-4 if args.init_model else None)}
@@ -189,6 +190,20 @@ def run(args) -> int:
     trainer, thresholds, metrics = train_model(train, config, tcfg, checkpoint=ckpt,
                                                progress=not args.quiet, val=val,
                                                init=trainer_init)
+    if recipe.fine_tune is not None and args.steps is None and init_state is None:
+        # the recipe's second stage, from the first stage's weights
+        first = {k: v.detach().clone() for k, v in trainer.G.state_dict().items()}
+        first_minutes = metrics["train_minutes"]
+        if not args.quiet:
+            print(f"fine-tuning stage: {recipe.fine_tune.steps} steps at lr "
+                  f"{recipe.fine_tune.lr:g}")
+        ckpt.unlink(missing_ok=True)
+        trainer, thresholds, metrics = train_model(
+            train, config, train_config(recipe, args, n_synth, base=recipe.fine_tune),
+            checkpoint=ckpt, progress=not args.quiet, val=val,
+            init=lambda t: t.G.load_state_dict(first))
+        metrics["first_stage"] = {"train_config": tcfg.model_dump(),
+                                  "train_minutes": first_minutes}
     if args.init_model:
         metrics["init_model"] = str(args.init_model)
     write_model_folder(out, config, trainer.G.state_dict(), thresholds, metrics)
