@@ -118,3 +118,4 @@ def test_a_recipe_with_a_fine_tuning_stage_runs_both(trained, tmp_path, monkeypa
     assert metrics["steps_done"] == 2 and metrics["train_config"]["lr"] == pytest.approx(5e-4)
     assert metrics["first_stage"]["train_config"]["steps"] == 3
     assert Detector.from_folder(out).config.output == "gold"
+    assert not list(tmp_path.glob("*.ckpt")), "both stages' checkpoints are removed"

@@ -173,6 +173,15 @@ def run(args) -> int:
                                args.synth_dark_bands, args.synth_dark_gold)
     tcfg = train_config(recipe, args, n_synth)
     ckpt = out.with_name(out.name + ".ckpt")
+    # a recipe's second stage keeps its own checkpoint, so --resume finds either stage
+    ckpt2 = out.with_name(out.name + ".stage2.ckpt")
+    two_stages = recipe.fine_tune is not None and args.steps is None and init_state is None
+    if ckpt2.exists() and not args.resume:
+        if not args.overwrite:
+            raise CliError(f"{ckpt2} is the checkpoint of an earlier training run; use "
+                           "--resume to continue it, or --overwrite to start over (it is "
+                           "then deleted)")
+        ckpt2.unlink()
     if ckpt.exists() and not args.resume:
         if not args.overwrite:
             raise CliError(f"{ckpt} is the checkpoint of an earlier training run; use "
@@ -190,17 +199,17 @@ def run(args) -> int:
     trainer, thresholds, metrics = train_model(train, config, tcfg, checkpoint=ckpt,
                                                progress=not args.quiet, val=val,
                                                init=trainer_init)
-    if recipe.fine_tune is not None and args.steps is None and init_state is None:
-        # the recipe's second stage, from the first stage's weights
+    if two_stages:
+        # the recipe's second stage, from the first stage's weights (the first stage's
+        # checkpoint is kept until the end: a resumed run skips to the second stage)
         first = {k: v.detach().clone() for k, v in trainer.G.state_dict().items()}
         first_minutes = metrics["train_minutes"]
         if not args.quiet:
             print(f"fine-tuning stage: {recipe.fine_tune.steps} steps at lr "
                   f"{recipe.fine_tune.lr:g}")
-        ckpt.unlink(missing_ok=True)
         trainer, thresholds, metrics = train_model(
             train, config, train_config(recipe, args, n_synth, base=recipe.fine_tune),
-            checkpoint=ckpt, progress=not args.quiet, val=val,
+            checkpoint=ckpt2, progress=not args.quiet, val=val,
             init=lambda t: t.G.load_state_dict(first))
         metrics["first_stage"] = {"train_config": tcfg.model_dump(),
                                   "train_minutes": first_minutes}
@@ -208,6 +217,7 @@ def run(args) -> int:
         metrics["init_model"] = str(args.init_model)
     write_model_folder(out, config, trainer.G.state_dict(), thresholds, metrics)
     ckpt.unlink(missing_ok=True)
+    ckpt2.unlink(missing_ok=True)
     if not args.quiet:
         v = metrics.get("validation")
         if v:

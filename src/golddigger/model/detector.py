@@ -19,7 +19,12 @@ from golddigger.io.images import CalibratedImage, validate_pixel_size
 from golddigger.io.regions import Region
 from golddigger.model.classes import SizeClass, assign_classes, parse_classes
 from golddigger.model.config import ModelConfig
-from golddigger.model.folder import models_covering, read_model_folder, resolve_model
+from golddigger.model.folder import (
+    gold_validated,
+    models_covering,
+    read_model_folder,
+    resolve_model,
+)
 from golddigger.model.networks import UNetGenerator
 from golddigger.model.postprocess import maps_to_particles, suppress_across_classes
 from golddigger.model.preprocess import normalise_tensor, resample_plane, robust_stats
@@ -722,10 +727,9 @@ class Detector:
         classes, pixel size to unknown (None)."""
         v = self.metrics.get("validated") or {}
         px = v.get("pixel_size_nm")
-        gold = v.get("gold_nm") or self.config.gold_range_nm or (min(self.classes),
-                                                                 max(self.classes))
+        gold = gold_validated(self.metrics, self.config.gold_range_nm, self.classes)
         return {"pixel_size_nm": None if px is None else (float(px[0]), float(px[1])),
-                "gold_nm": (float(gold[0]), float(gold[1]))}
+                "gold_nm": gold}
 
     def check_limits(self, pixel_size_nm: float,
                      classes: Sequence[float | str] | None = None) -> list[str]:

@@ -27,6 +27,7 @@ __all__ = [
     "read_model_folder",
     "resolve_model",
     "check_state_dict",
+    "gold_validated",
     "sha256_file",
     "update_model_folder",
     "validated_gold_nm",
@@ -82,8 +83,14 @@ def validated_gold_nm(name_or_path: str | os.PathLike) -> tuple[float, float] | 
         metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     except (OSError, ValueError, ModelError):
         return None
-    gold = ((metrics.get("validated") or {}).get("gold_nm") or config.get("gold_range_nm")
-            or config.get("classes_nm"))
+    return gold_validated(metrics, config.get("gold_range_nm"), config.get("classes_nm"))
+
+
+def gold_validated(metrics: dict, gold_range_nm: Sequence[float] | None,
+                   classes_nm: Sequence[float] | None) -> tuple[float, float] | None:
+    """The gold diameters (nm) a model was validated on: its metrics' ``"validated"``
+    ``gold_nm``, else its gold range (a gold-map model), else its classes' span."""
+    gold = ((metrics.get("validated") or {}).get("gold_nm") or gold_range_nm or classes_nm)
     if not gold:
         return None
     return float(min(gold)), float(max(gold))
