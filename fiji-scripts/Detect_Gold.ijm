@@ -114,7 +114,10 @@ if (found > 0) {
 }
 selectImage(id);
 setSlice(cur);
-if (toManager && roiManager("count") > 0) roiManager("Show All without labels");
+// Show All only for a displayed image: for an image without a window (batch mode) ImageJ
+// writes the manager's ROIs into the image's overlay instead (RoiManager.setOverlay), so a
+// later add_to=overlay/both would find them there twice
+if (toManager && roiManager("count") > 0 && !wasBatch) roiManager("Show All without labels");
 run("Select None");
 if (hadSel) gdRestoreSelection(tmp);
 setBatchMode(wasBatch);

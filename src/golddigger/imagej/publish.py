@@ -146,7 +146,9 @@ def add_to_manager(rois: Sequence, imp=None, show_all: bool = True):
         roi = rm.getRoi(i)
         if roi is not None and roi.getType() == Roi.OVAL and roi.getStrokeWidth() > 0:
             roi.setUnscalableStrokeWidth(float(roi.getStrokeWidth()))
-    if imp is not None and show_all and len(rois):
+    # Show All only for a displayed image: for one without a window (batch mode) ImageJ
+    # writes the manager's ROIs into the image's overlay instead (as Detect_Gold.ijm)
+    if imp is not None and show_all and len(rois) and imp.getWindow() is not None:
         rm.runCommand(imp, "Show All without labels")
     return rm
 
