@@ -17,9 +17,11 @@ from golddigger.synth import SynthConfig, generate
 def test_parse_classes():
     got = parse_classes(["10", 5, "5-8"])
     assert [c.value for c in got] == [5.0, 6.5, 10.0]
-    assert [(c.lo, c.hi) for c in got] == [(3.75, pytest.approx(50**0.5)), (5.0, 8.0),
-                                           (pytest.approx(50**0.5), 12.5)]
+    # 25 % or 2.5 nm, whichever is more; neighbours split at their midpoint
+    assert [(c.lo, c.hi) for c in got] == [(2.5, 7.5), (5.0, 8.0), (7.5, 12.5)]
     assert [c.label for c in got] == ["5", "5-8", "10"]
+    # never below half the diameter
+    assert (parse_classes([3])[0].lo, parse_classes([3])[0].hi) == (1.5, 5.5)
     for bad in (["0"], ["8-5"], ["x"], [], ["6", "6.0"]):
         with pytest.raises(GoldDiggerError):
             parse_classes(bad)
@@ -27,13 +29,15 @@ def test_parse_classes():
 
 def test_assign_classes_nearest_within_tolerance_else_other():
     classes = parse_classes([10, 20])
-    assert [(c.lo, c.hi) for c in classes] == [(7.5, pytest.approx(200**0.5)),
-                                               (pytest.approx(200**0.5), 25.0)]
-    got = assign_classes(np.array([7.4, 7.6, 12.4, 14.1, 14.2, 24.9, 25.1]), classes)
+    assert [(c.lo, c.hi) for c in classes] == [(7.5, 15.0), (15.0, 25.0)]
+    got = assign_classes(np.array([7.4, 7.6, 12.4, 14.9, 15.1, 24.9, 25.1]), classes)
     np.testing.assert_array_equal(got, [np.nan, 10, 10, 10, 20, 20, np.nan])
-    # close classes keep their 25 %; the nearest wins where they overlap
-    got = assign_classes(np.array([6.4, 6.6, 8.8]), parse_classes([6, 7]))
-    np.testing.assert_array_equal(got, [6, 7, np.nan])
+    # 6 and 12 nm split at 9 nm (real 6 nm gold often reads 7-8.5 nm)
+    got = assign_classes(np.array([3.4, 3.6, 8.9, 9.1, 15.0, 15.1]), parse_classes([6, 12]))
+    np.testing.assert_array_equal(got, [np.nan, 6, 6, 12, 12, np.nan])
+    # close classes keep their tolerance; the nearest (in nm) wins where they overlap
+    got = assign_classes(np.array([6.4, 6.6, 9.4, 9.6]), parse_classes([6, 7]))
+    np.testing.assert_array_equal(got, [6, 7, 7, np.nan])
     got = assign_classes(np.array([5.0, 8.0, 8.1]), parse_classes(["5-8"]))
     np.testing.assert_array_equal(got, [6.5, 6.5, np.nan])
 

@@ -50,7 +50,8 @@ def add_parser(sub) -> None:
                         "tuned one)")
     p.add_argument("--classes", nargs="+", metavar="NM",
                    help="report only these particle diameters, e.g. --classes 6 12; any "
-                        "diameters (each takes particles measured within 25 %%) or ranges "
+                        "diameters (each takes particles measured within 25 %% or 2.5 nm) or "
+                        "ranges "
                         "(5-8) work: sizes are then measured on the image and binned")
     p.add_argument("--sizing", choices=("maps", "image"), default=None,
                    help="size class from the model's class maps, or measured from the image "

@@ -219,8 +219,8 @@ def _gold_map_note(config: ModelConfig) -> str:
             "each particle's diameter is then measured on the image (Gold Digger's "
             "`golddigger.model.sizing.measure_diameters`) and binned into the classes "
             f"asked for (default {', '.join(f'{d:g}' for d in config.classes_nm)} nm, each "
-            "+-25 %); candidates within one measured radius of a stronger one are the "
-            "same particle.\n")
+            "+-25 % or 2.5 nm, neighbours split at their midpoint); candidates within one "
+            "measured radius of a stronger one are the same particle.\n")
 
 
 def _fmt(v) -> str:

@@ -649,8 +649,8 @@ class Detector:
             Report only these diameters (nm); all classes still compete for each
             particle. Diameters the model does not have, and ranges (``"5-8"``), work
             too: each particle's diameter is then measured on the image
-            (``measured_nm``) and binned into the nearest class within 25 % (a range:
-            inside it); particles that fit none ("other") are not reported
+            (``measured_nm``) and binned into the nearest class within 25 % or 2.5 nm
+            (a range: inside it); particles that fit none ("other") are not reported
             (`golddigger.model.classes`). The model's common threshold applies then.
         slices : iterable of int, optional
             0-based stack slices to process (default all).
