@@ -16,6 +16,13 @@ fold model that never saw it, at that fold's threshold (chosen on the other fold
     python benchmarks/changed_images.py --data ../shared/data/mpfi-fril --pixel-size 0.5587 \
         --cv runs/cv_v4/cv_result_image.json --recipe fril-gold-v4 \
         --json benchmarks/results/changed_images_v4_cv.json
+
+Scoring is as in `cv_accuracy.py` (5 nm matching radius, labels' hull + 30 nm). An image
+declared at ``f`` times its pixel size has every length read ``f`` times longer, the
+distance between a label and its detection too, so its matching radius and hull margin
+are ``f`` times 5 and 30 nm: the same micrograph is then scored by the same rule
+(``f1_all``). ``f1_all_fixed_radius`` keeps 5 nm, which is 3 nm on the specimen at
+``f`` = 5/3 and 6 nm at 5/6, for comparison.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from golddigger.cv import load_fold_net
-from golddigger.evaluate import evaluate_many
+from golddigger.evaluate import DEFAULT_BUFFER_NM, DEFAULT_RADIUS_NM, evaluate_many
 from golddigger.model.config import ModelConfig
 from golddigger.model.detector import Detector
 from golddigger.particles import ParticleTable
@@ -139,25 +146,36 @@ def main(argv=None) -> int:
     for name, case in CASES.items():
         if args.cases and not any(c in name for c in args.cases):
             continue
-        pairs, counts, black, secs = [], {}, [], []
+        pairs, counts, black, secs, factors = [], {}, [], [], set()
         for s in samples:
             img, truth, px, classes = case(np.asarray(s.image), s.particles, s.pixel_size_nm)
+            factors.add(round(px / s.pixel_size_nm, 6))
             t0 = time.perf_counter()
             found = detectors[s.name].predict(img, px, classes=classes)
             secs.append(time.perf_counter() - t0)
             black.append(float(np.mean(img == 0)))
             pairs.append((s.name, truth, found, px, None))
             counts[s.name] = {"found": len(found), "labels": len(truth)}
-        report = evaluate_many(pairs).to_dict()
+        (factor,) = factors  # lengths read this much longer than on the unchanged image
+        report = evaluate_many(pairs, radius_nm=DEFAULT_RADIUS_NM * factor,
+                               buffer_nm=DEFAULT_BUFFER_NM * factor).to_dict()
+        fixed = evaluate_many(pairs).to_dict()
         row = {"f1_all": report["pooled"]["all"]["f1"],
+               "length_factor": factor,
+               "pooled_counts": {k: {n: v[n] for n in ("tp", "fp", "fn")}
+                                 for k, v in report["pooled"].items()},
+               "f1_all_fixed_radius": fixed["pooled"]["all"]["f1"],
+               "per_class_fixed_radius": {k: v["f1"] for k, v in fixed["pooled"].items()
+                                          if k != "all"},
                "per_class": {k: v["f1"] for k, v in report["pooled"].items() if k != "all"},
                "per_image": {k: v["all"]["f1"] for k, v in report["images"].items()},
                "counts": counts, "black_fraction_median": float(np.median(black)),
                "seconds_median": float(np.median(secs))}
         results["cases"][name] = row
-        logging.info("%-52s F1 %.3f %s  black %.0f %%", name, row["f1_all"],
-                     {k: round(v, 3) for k, v in row["per_class"].items()},
-                     100 * row["black_fraction_median"])
+        logging.info("%-52s F1 %.3f %s  black %.0f %%  (5 nm radius: %.3f %s)", name,
+                     row["f1_all"], {k: round(v, 3) for k, v in row["per_class"].items()},
+                     100 * row["black_fraction_median"], row["f1_all_fixed_radius"],
+                     {k: round(v, 3) for k, v in row["per_class_fixed_radius"].items()})
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
