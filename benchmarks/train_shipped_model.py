@@ -77,7 +77,12 @@ def main(argv=None) -> int:
     trainer, thresholds, metrics = train_model(samples + synth, cfg, tcfg, checkpoint=ckpt,
                                                init=init)
     if args.init is not None:
+        # a recipe's later stage: the stages that made the starting weights go along
+        before = read_model_folder(args.init)[3]
         metrics["fine_tuned_from"] = args.init.name
+        metrics["earlier_stages"] = before.get("earlier_stages", []) + [
+            {"train_config": before["train_config"],
+             "train_minutes": before.get("train_minutes")}]
     if args.synth:
         metrics["synthetic_dark"] = {"bands_per_um2": args.dark_bands,
                                      "gold_fraction": args.dark_gold}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from golddigger.cli.main import main
 from golddigger.model.detector import Detector
@@ -99,23 +100,42 @@ def test_checkpoint_of_an_earlier_run_is_not_deleted(trained, tmp_path, capsys):
     assert ckpt.read_bytes() == b"an earlier run's weeks of training"
 
 
-def test_a_recipe_with_a_fine_tuning_stage_runs_both(trained, tmp_path, monkeypatch):
-    """A recipe's second stage (fril-gold-v4's 1500 steps at lr 5e-4) runs from the first
-    stage's weights; the model records both."""
+def test_a_recipe_with_later_stages_runs_them_all(trained, tmp_path, monkeypatch):
+    """A recipe's later stages (fril-gold-v4's 1500 steps at lr 5e-4, then at 2.5e-4) run
+    each from the weights of the stage before; the model records them all."""
     from golddigger import recipes
+    from golddigger import train as train_module
 
     data, _ = trained
     tiny = recipes.GOLD_ANY_SIZE_RECIPE.model_copy(update={
-        "name": "tiny-two-stage", "synth_images": 0,
+        "name": "tiny-three-stage", "synth_images": 0,
         "train": recipes.TrainConfig(steps=3, batch_size=2, n_scales=2, scale_range=(0.8, 1.2)),
-        "fine_tune": recipes.TrainConfig(steps=2, batch_size=2, lr=5e-4, n_scales=2,
-                                         scale_range=(0.8, 1.2))})
+        "fine_tune": tuple(recipes.TrainConfig(steps=2, batch_size=2, lr=lr, n_scales=2,
+                                               scale_range=(0.8, 1.2)) for lr in (5e-4, 1e-4))})
     monkeypatch.setitem(recipes.RECIPES, "fril-gold-v4", tiny)
-    out = tmp_path / "two-stage"
+    # each stage starts from the weights the stage before ended with
+    starts, ends = [], []
+    real = train_module.train_model
+
+    def spying(*args, init=None, **kwargs):
+        def init_and_record(trainer):
+            if init is not None:
+                init(trainer)
+            starts.append({k: v.clone() for k, v in trainer.G.state_dict().items()})
+        out = real(*args, init=init_and_record, **kwargs)
+        ends.append({k: v.clone() for k, v in out[0].G.state_dict().items()})
+        return out
+
+    monkeypatch.setattr(train_module, "train_model", spying)
+    out = tmp_path / "three-stage"
     assert main(["train", str(data), "-o", str(out), "--recipe", "fril-gold-v4",
                  "--no-val", "--threads", "1", "-q"]) == 0
+    assert len(starts) == len(ends) == 3
+    for before, start in zip(ends[:-1], starts[1:], strict=True):
+        assert all(torch.equal(before[k], start[k]) for k in before)
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["steps_done"] == 2 and metrics["train_config"]["lr"] == pytest.approx(5e-4)
-    assert metrics["first_stage"]["train_config"]["steps"] == 3
+    assert metrics["steps_done"] == 2 and metrics["train_config"]["lr"] == pytest.approx(1e-4)
+    assert [s["train_config"]["steps"] for s in metrics["earlier_stages"]] == [3, 2]
+    assert metrics["earlier_stages"][1]["train_config"]["lr"] == pytest.approx(5e-4)
     assert Detector.from_folder(out).config.output == "gold"
-    assert not list(tmp_path.glob("*.ckpt")), "both stages' checkpoints are removed"
+    assert not list(tmp_path.glob("*.ckpt")), "every stage's checkpoint is removed"

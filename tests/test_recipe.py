@@ -24,11 +24,10 @@ def test_recipes_are_the_shipped_models(name):
     m = json.loads(metrics.read_text())
     recipe = RECIPES[name]
     # fields added to TrainConfig later take their defaults
-    if m.get("fine_tuned_from"):  # the recipe's second stage, from its first
-        assert recipe.fine_tune is not None
-        assert TrainConfig(**m["train_config"]) == recipe.fine_tune
-    else:
-        assert TrainConfig(**m["train_config"]) == recipe.train
+    # every stage of the recipe, in order (the last one's config is the model's own)
+    done = [TrainConfig(**s["train_config"]) for s in m.get("earlier_stages", [])]
+    assert done + [TrainConfig(**m["train_config"])] == list(recipe.stages)
+    assert bool(m.get("fine_tuned_from")) == bool(recipe.fine_tune)
     assert recipe.train.steps == 4500 and recipe.train.adv_weight == 0.0
     assert recipe.synth_images == m["synthetic_images"]
     config = ModelConfig(**json.loads((metrics.parent / "config.json").read_text()))

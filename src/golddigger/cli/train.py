@@ -47,9 +47,10 @@ def add_parser(sub) -> None:
     p.add_argument("--recipe", default=SHIPPED_RECIPE.name, choices=sorted(RECIPES),
                    help="the training recipe the other defaults come from (default: the "
                         "shipped model's: 4500 steps, no adversarial term, 8 synthetic "
-                        "images)")
+                        "images; fril-gold-v4 trains in three stages)")
     p.add_argument("--steps", type=int, default=None,
-                   help=f"training steps (default: the recipe's, {SHIPPED_RECIPE.train.steps})")
+                   help=f"training steps (default: the recipe's, {SHIPPED_RECIPE.train.steps}); "
+                        "given, only the recipe's first stage runs")
     p.add_argument("--max-minutes", type=float, default=None)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--adv-weight", type=float, default=None,
@@ -173,15 +174,17 @@ def run(args) -> int:
                                args.synth_dark_bands, args.synth_dark_gold)
     tcfg = train_config(recipe, args, n_synth)
     ckpt = out.with_name(out.name + ".ckpt")
-    # a recipe's second stage keeps its own checkpoint, so --resume finds either stage
-    ckpt2 = out.with_name(out.name + ".stage2.ckpt")
-    two_stages = recipe.fine_tune is not None and args.steps is None and init_state is None
-    if ckpt2.exists() and not args.resume:
-        if not args.overwrite:
-            raise CliError(f"{ckpt2} is the checkpoint of an earlier training run; use "
-                           "--resume to continue it, or --overwrite to start over (it is "
-                           "then deleted)")
-        ckpt2.unlink()
+    # a recipe's later stages keep their own checkpoints, so --resume finds any stage
+    later = recipe.fine_tune if args.steps is None and init_state is None else ()
+    stage_ckpts = [out.with_name(f"{out.name}.stage{k}.ckpt")
+                   for k in range(2, len(recipe.fine_tune) + 2)]
+    for earlier_ckpt in stage_ckpts:
+        if earlier_ckpt.exists() and not args.resume:
+            if not args.overwrite:
+                raise CliError(f"{earlier_ckpt} is the checkpoint of an earlier training run; "
+                               "use --resume to continue it, or --overwrite to start over "
+                               "(it is then deleted)")
+            earlier_ckpt.unlink()
     if ckpt.exists() and not args.resume:
         if not args.overwrite:
             raise CliError(f"{ckpt} is the checkpoint of an earlier training run; use "
@@ -199,25 +202,26 @@ def run(args) -> int:
     trainer, thresholds, metrics = train_model(train, config, tcfg, checkpoint=ckpt,
                                                progress=not args.quiet, val=val,
                                                init=trainer_init)
-    if two_stages:
-        # the recipe's second stage, from the first stage's weights (the first stage's
-        # checkpoint is kept until the end: a resumed run skips to the second stage)
-        first = {k: v.detach().clone() for k, v in trainer.G.state_dict().items()}
-        first_minutes = metrics["train_minutes"]
+    earlier = []
+    for k, stage in enumerate(later):
+        # the recipe's next stage, from the weights of the stage before (each stage's
+        # checkpoint is kept until the end: a resumed run skips the stages done)
+        weights = {key: v.detach().clone() for key, v in trainer.G.state_dict().items()}
+        earlier.append({"train_config": tcfg.model_dump(),
+                        "train_minutes": metrics["train_minutes"]})
+        tcfg = train_config(recipe, args, n_synth, base=stage)
         if not args.quiet:
-            print(f"fine-tuning stage: {recipe.fine_tune.steps} steps at lr "
-                  f"{recipe.fine_tune.lr:g}")
+            print(f"stage {k + 2} of {len(later) + 1}: {tcfg.steps} steps at lr {tcfg.lr:g}")
         trainer, thresholds, metrics = train_model(
-            train, config, train_config(recipe, args, n_synth, base=recipe.fine_tune),
-            checkpoint=ckpt2, progress=not args.quiet, val=val,
-            init=lambda t: t.G.load_state_dict(first))
-        metrics["first_stage"] = {"train_config": tcfg.model_dump(),
-                                  "train_minutes": first_minutes}
+            train, config, tcfg, checkpoint=stage_ckpts[k], progress=not args.quiet,
+            val=val, init=lambda t, w=weights: t.G.load_state_dict(w))
+    if earlier:
+        metrics["earlier_stages"] = earlier
     if args.init_model:
         metrics["init_model"] = str(args.init_model)
     write_model_folder(out, config, trainer.G.state_dict(), thresholds, metrics)
-    ckpt.unlink(missing_ok=True)
-    ckpt2.unlink(missing_ok=True)
+    for done in (ckpt, *stage_ckpts):
+        done.unlink(missing_ok=True)
     if not args.quiet:
         v = metrics.get("validation")
         if v:
