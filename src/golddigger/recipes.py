@@ -122,7 +122,7 @@ SHIPPED_RECIPE = Recipe(name="fril-gold-v3",
 #: Every real image is also seen magnified 0.7-1.75x (its 6 nm gold then looks like 4-11
 #: nm gold, its 12 nm gold like 8-21 nm), and the synthetic images draw gold of nine
 #: diameters from 4.5 to 29 nm. Three stages: 4500 steps at lr 2e-3, then 1500 at 5e-4
-#: and 1500 at 2.5e-4, each from the weights of the one before (cross-validated F1 0.926,
+#: and 1500 at 2.5e-4, each from the weights of the one before (cross-validated F1 0.933,
 #: 0.954, 0.966 after each; README).
 GOLD_ANY_SIZE_RECIPE = Recipe(
     name="fril-gold-v4",
