@@ -178,20 +178,14 @@ def run(args) -> int:
     later = recipe.fine_tune if args.steps is None and init_state is None else ()
     stage_ckpts = [out.with_name(f"{out.name}.stage{k}.ckpt")
                    for k in range(2, len(recipe.fine_tune) + 2)]
-    for earlier_ckpt in stage_ckpts:
-        if earlier_ckpt.exists() and not args.resume:
+    for old in (ckpt, *stage_ckpts):
+        if old.exists() and not args.resume:
             if not args.overwrite:
-                raise CliError(f"{earlier_ckpt} is the checkpoint of an earlier training run; "
-                               "use --resume to continue it, or --overwrite to start over "
-                               "(it is then deleted)")
-            earlier_ckpt.unlink()
-    if ckpt.exists() and not args.resume:
-        if not args.overwrite:
-            raise CliError(f"{ckpt} is the checkpoint of an earlier training run; use "
-                           "--resume to continue it, or --overwrite to start over (it is "
-                           "then deleted)")
-        logger.warning("%s: deleting the earlier run's checkpoint (--overwrite)", ckpt)
-        ckpt.unlink()
+                raise CliError(f"{old} is the checkpoint of an earlier training run; use "
+                               "--resume to continue it, or --overwrite to start over (it "
+                               "is then deleted)")
+            logger.warning("%s: deleting the earlier run's checkpoint (--overwrite)", old)
+            old.unlink()
     if not args.quiet:
         print(f"training on {len(train)} image(s), validating on {len(val)}: "
               f"{', '.join(val_names) or '-'}")
