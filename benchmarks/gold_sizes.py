@@ -50,7 +50,7 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None)
     ap.add_argument("--sizes", type=float, nargs="+", default=list(SIZES))
-    ap.add_argument("--images", type=int, default=3)
+    ap.add_argument("--images", type=int, default=12)
     ap.add_argument("--per-image", type=int, default=40)
     ap.add_argument("--shape", type=int, default=768)
     ap.add_argument("--pixel-size", type=float, default=0.5587)

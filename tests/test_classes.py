@@ -7,7 +7,12 @@ import pytest
 from scipy import ndimage as ndi
 
 from golddigger.errors import GoldDiggerError
-from golddigger.model.classes import assign_classes, parse_classes
+from golddigger.model.classes import (
+    MATCH_LIMIT,
+    assign_classes,
+    parse_classes,
+    size_match_factor,
+)
 from golddigger.model.detector import Detector
 from golddigger.model.sizing import measure_diameters
 from golddigger.particles import ParticleTable
@@ -76,6 +81,78 @@ def test_any_gold_size_is_found_measured_and_binned():
     assert det.report_classes([6, 12]) == [6.0, 12.0, 18.0]
 
 
+@pytest.mark.parametrize("asked, model, expected", [
+    ([10, 20], [6, 12, 18], 5 / 3),  # 10/20 nm gold looks like 6/12 nm at 5/3
+    ([5, 10], [6, 12, 18], 5 / 6),
+    ([25], [6, 12, 18], 25 / 18),
+    ([8], [6, 12, 18], 8 / 6),
+    ([6, 12], [6, 12, 18], 1.0),
+    ([6.2], [6, 12, 18], 1.0),  # within MATCH_TOLERANCE: the image's own scale
+    ([100], [6, 12, 18], MATCH_LIMIT),
+])
+def test_size_match_factor_for_class_maps(asked, model, expected):
+    assert size_match_factor(asked, model_nm=model) == pytest.approx(expected, rel=1e-9)
+
+
+def test_size_match_factor_for_a_gold_range():
+    # sizes inside the range keep the image's scale; others move just inside it
+    assert size_match_factor([10, 20], model_range_nm=(6, 25)) == 1.0
+    assert size_match_factor([5], model_range_nm=(6, 25)) == pytest.approx(5 / 6)
+    assert size_match_factor([5, 10], model_range_nm=(6, 25)) == pytest.approx(5 / 6)
+    assert size_match_factor([40], model_range_nm=(6, 25)) == pytest.approx(40 / 25)
+    # wider than the range: the log hinge cost balanced at both ends
+    g = size_match_factor([2, 50], model_range_nm=(6, 25))
+    assert 2 / g < 6 and 50 / g > 25
+    assert np.log(6 / (2 / g)) == pytest.approx(np.log((50 / g) / 25), abs=0.01)
+    with pytest.raises(GoldDiggerError):
+        size_match_factor([10])
+    with pytest.raises(GoldDiggerError):
+        size_match_factor([], model_nm=[6])
+
+
+def test_asked_gold_is_shown_to_the_network_as_gold_it_knows():
+    """Declaring a micrograph's pixels 5/3 larger makes its 6/12 nm gold read 10/20 nm;
+    asked for 10 and 20 nm, the network sees exactly what it saw before, so the same
+    particles are found, reported as 10 and 20 nm."""
+    px = 0.5587
+    cfg = SynthConfig(shape=(400, 400), pixel_size_nm=px, classes=(6.0, 12.0),
+                      counts={6.0: 12, 12.0: 4}, size_cv=0.0)
+    img = generate(cfg, seed=11).image
+    det = Detector.from_pretrained(threads=1, precision="float32")
+    assert det.size_match_factor([10, 20]) == pytest.approx(5 / 3)
+    assert det.size_match_factor() == det.size_match_factor([6, 12]) == 1.0
+    before = det.compute_maps(img, px)
+    after = det.compute_maps(img, px * 5 / 3, classes=[10, 20])
+    np.testing.assert_array_equal(after.maps, before.maps)
+    assert after.pixel_size_nm == pytest.approx(px * 5 / 3)  # measured at the true size
+    own = det.predict(img, px)
+    asked = det.predict(img, px * 5 / 3, classes=[10, 20])
+    assert len(own) >= 12 and len(asked) == len(own)
+    np.testing.assert_allclose(asked.xy, own.xy, atol=0.5)
+    assert set(asked.diameter_nm) <= {10.0, 20.0}
+    np.testing.assert_array_equal(asked.diameter_nm == 20.0, own.diameter_nm == 12.0)
+
+
+def test_candidates_sized_for_other_classes_are_refused():
+    """Candidates found for the model's classes carry those classes; selecting 10/20 nm
+    gold from them would relabel 12 nm as 10 nm, so it is refused."""
+    from golddigger.live import find_candidates
+
+    px = 0.5587
+    cfg = SynthConfig(shape=(300, 300), pixel_size_nm=px, classes=(10.0,),
+                      counts={10.0: 6}, size_cv=0.0)
+    img = generate(cfg, seed=5).image
+    det = Detector.from_pretrained(threads=1, precision="float32")
+    own = find_candidates(det, img, px)
+    with pytest.raises(GoldDiggerError, match="sized for other classes"):
+        det.apply_thresholds(own, None, [10, 20])
+    theirs = find_candidates(det, img, px, classes=[10, 20])
+    got = det.apply_thresholds(theirs, None, [10, 20])
+    want = det.predict(img, px, classes=[10, 20])
+    assert len(got) == len(want) > 0
+    np.testing.assert_allclose(got.xy, want.xy)
+
+
 def test_measured_column_round_trips(tmp_path):
     t = ParticleTable([1.0, 2.0], [3.0, 4.0], [10.0, 20.0], [0.9, 0.8], [0, 0],
                       [10.43, 19.2])
@@ -89,23 +166,28 @@ def test_measured_column_round_trips(tmp_path):
     assert np.isnan(ParticleTable.from_csv(tmp_path / "b.csv").measured_nm).all()
 
 
-def test_limits_warn(caplog):
+def test_limits_warn(caplog, monkeypatch):
     det = Detector.from_pretrained(threads=1, precision="float32")
     assert det.check_limits(0.5587) == []
     assert det.check_limits(0.5587, [6, 12]) == []
-    msgs = det.check_limits(2.5, [25])
+    assert det.check_limits(0.5587, [10, 25]) == []  # validated through size matching
+    msgs = det.check_limits(2.5, [30])
     assert any("outside the 0.37-1.6 nm/px" in m for m in msgs)
-    assert any("25 nm gold is outside the 6-18 nm" in m for m in msgs)
-    # another shipped model validated on the size is named; none for 60 nm
-    assert any("the model fril-gold-v4 was validated on these sizes" in m for m in msgs)
-    assert not any("fril-gold-v4" in m for m in det.check_limits(0.5587, [60]))
+    assert any("30 nm gold is outside the 6-25 nm" in m for m in msgs)
+    # no shipped model was validated on 30 nm gold; another one that was is named
+    assert not any("the model" in m for m in msgs)
+    import golddigger.model.detector as detector_module
+
+    monkeypatch.setattr(detector_module, "models_covering", lambda sizes, exclude: ["big"])
+    assert any("the model big was validated on these sizes" in m
+               for m in det.check_limits(0.5587, [30]))
 
 
 def test_models_covering(tmp_path, monkeypatch):
     from golddigger.model import folder
 
-    assert folder.validated_gold_nm("fril-gold-v3") == (6.0, 18.0)
+    assert folder.validated_gold_nm("fril-gold-v3") == (6.0, 25.0)
     assert folder.validated_gold_nm(tmp_path / "nothing-here") is None
-    assert "fril-gold-v4" in folder.models_covering([10, 25])
-    assert "fril-gold-v3" not in folder.models_covering([10, 25])
+    assert {"fril-gold-v3", "fril-gold-v4"} <= set(folder.models_covering([10, 25]))
+    assert folder.models_covering([10, 30]) == []
     assert folder.models_covering([10], exclude="fril-gold-v4") == ["fril-gold-v3"]

@@ -116,7 +116,7 @@ def test_demo_and_models(tmp_path, capsys):
     listing = capsys.readouterr().out
     assert DEFAULT_MODEL in listing
     assert "fril-gold-v4: gold of any size 4-30 nm" in listing
-    assert "validated on 6-18 nm gold" in listing
+    assert "validated on 6-25 nm gold" in listing
 
 
 def test_sizing_flag_changes_only_classes(detected, tmp_path):

@@ -708,8 +708,9 @@ def test_messages_speak_imagej(tmp_path, capsys):
     assert "--" not in out and str(tmp) not in out
 
 
-@pytest.mark.parametrize("threshold", [None, 0.3, 0.6])
-def test_preview_candidates_equal_predict(threshold):
+@pytest.mark.parametrize("threshold, classes", [(None, None), (0.3, None), (0.6, None),
+                                                (None, [12]), (None, [10, 20])])
+def test_preview_candidates_equal_predict(threshold, classes):
     """Fiji's Preview shows what Detect Gold adds: the live candidates, re-thresholded
     without the network, equal `Detector.predict` on the same plane and region."""
     import numpy as np
@@ -727,9 +728,14 @@ def test_preview_candidates_equal_predict(threshold):
     cands = Candidates(det, plane, px, region)
     calls = []
     hook = det._net.register_forward_hook(lambda *a: calls.append(1))
-    got = cands.at(threshold)
+    # sizes the model does not have (10/20 nm) need their own candidates: the network
+    # runs once more for them, then no more
+    assert cands.ready(classes) == (classes != [10, 20])
+    cands.prepare(classes)
+    calls.clear()
+    got = cands.at(threshold, classes)
     assert calls == []  # re-thresholding runs no network
-    want = det.predict(plane, px, threshold=threshold, region=region)
+    want = det.predict(plane, px, threshold=threshold, region=region, classes=classes)
     hook.remove()
     assert calls  # (the hook does see the network when it runs)
     assert len(got) == len(want) > 0
@@ -790,3 +796,14 @@ def test_installed_preview_reuses_the_maps_and_equals_predict(tmp_path, tiny_mod
         assert f"{len(want)} particles" in (tmp_path / "preview.txt").read_text()
     assert runs == [1]  # the network ran for the first preview only
     assert info["maps"] == "reused"
+    # sizes the model does not have: candidates of their own, found at their scale and
+    # measured, as Detect Gold reports them (not the model's classes relabelled)
+    args = argparse.Namespace(options=f"model=[{tiny_model}] classes=10,20", out=tmp_path,
+                              image=tmp_path / "image.tif", roi="", slices="0")
+    info = calls._call_preview(args)
+    want = det.predict(sample.image, PX, classes=[10, 20])
+    assert runs == [1, 1] and info["maps"] == "computed"
+    assert info["particles"] == len(want)
+    sizes = [float(line.split(",")[3]) * PX for line in
+             (tmp_path / "preview.csv").read_text().splitlines()[1:]]
+    np.testing.assert_allclose(sorted(sizes), sorted(want.diameter_nm), rtol=1e-3)

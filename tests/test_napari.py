@@ -246,6 +246,37 @@ def test_detections_equal_predict_and_threshold_is_live(make_napari_viewer, qtbo
                                             classes=[12]))
 
 
+def test_other_sizes_are_found_at_their_scale(make_napari_viewer, qtbot, detector, crop):
+    """*Other sizes* (gold the model does not have): found and measured as
+    `Detector.predict` with those classes; a new size list waits for Detect."""
+    from golddigger.napari._detect_widget import DetectGoldWidget
+
+    plane, px = crop
+    declared = px * 5 / 3  # its 6/12 nm gold reads 10/20 nm
+    viewer = _viewer_with_crop(make_napari_viewer, crop, region=False)
+    widget = DetectGoldWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.pixel_size.value = declared
+    declared = widget.pixel_size.value  # as the spin box holds it (4 decimals)
+    widget.threshold.value = 0.4
+    widget.sizes.value = "10, 20"
+    _detect(qtbot, widget)
+    (layer,) = [x for x in viewer.layers if type(x).__name__ == "Points"]
+    want = detector.predict(plane, declared, threshold=0.4, classes=["10", "20"])
+    got = _layer_particles(layer)
+    assert len(want) >= 5 and set(want.diameter_nm) <= {10.0, 20.0}
+    np.testing.assert_allclose(got.xy, want.xy, atol=1e-9)
+    np.testing.assert_array_equal(got.diameter_nm, want.diameter_nm)
+    widget.threshold.value = 0.7  # still live, still these sizes
+    assert len(_layer_particles(layer)) == len(
+        detector.predict(plane, declared, threshold=0.7, classes=["10", "20"]))
+    widget.sizes.value = "5-8"
+    assert "press Detect" in widget.status.value
+    assert set(_layer_particles(layer).diameter_nm) <= {10.0, 20.0}
+    widget.sizes.value = "ten"
+    assert "not a diameter" in widget.status.value
+
+
 def test_uncalibrated_image_needs_a_typed_pixel_size(make_napari_viewer, qtbot, detector,
                                                      crop, tmp_path):
     from golddigger.napari._detect_widget import DetectGoldWidget

@@ -14,6 +14,8 @@ Used by Fiji's Preview (`golddigger.imagej.preview`) and napari's Detect Gold wi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from golddigger.particles import ParticleTable
@@ -26,7 +28,8 @@ FLOOR = 0.05
 
 def find_candidates(detector, plane: np.ndarray, pixel_size_nm: float, slice_index: int = 0,
                     floor: float = FLOOR, sizing: str | None = None,
-                    tta: int = 1) -> ParticleTable:
+                    tta: int = 1, classes: Sequence[float | str] | None = None
+                    ) -> ParticleTable:
     """Every particle of one 2D plane scoring at least ``floor``, sized: the network runs
     once.
 
@@ -43,6 +46,11 @@ def find_candidates(detector, plane: np.ndarray, pixel_size_nm: float, slice_ind
         Default: the model's.
     tta : int
         Test-time augmentation passes (see `Detector.predict`).
+    classes : sequence of float or str, optional
+        Size classes the model does not have (any diameters or ranges): the network
+        then sees the plane at their scale and every candidate's diameter is measured
+        (`Detector.measure`); the table then serves only these classes. Default: the
+        model's own.
 
     Returns
     -------
@@ -50,7 +58,8 @@ def find_candidates(detector, plane: np.ndarray, pixel_size_nm: float, slice_ind
         Centres in pixels of ``plane``, diameter = class, score = peak probability.
     """
     plane = np.asarray(plane)
-    maps = detector.compute_maps(plane, pixel_size_nm, tta=tta, slice_index=slice_index)
+    maps = detector.compute_maps(plane, pixel_size_nm, tta=tta, slice_index=slice_index,
+                                 classes=classes)
     candidates = detector.find_candidates(maps, floor=float(floor))
     del maps
-    return detector.measure(candidates, plane, pixel_size_nm, sizing)
+    return detector.measure(candidates, plane, pixel_size_nm, sizing, classes)

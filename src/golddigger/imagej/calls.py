@@ -208,8 +208,8 @@ def _write_layout(geometry: str, path: Path) -> None:
 
 
 #: Fields of the Detect Gold options on which the preview's candidates depend (a change of
-#: any of these computes the class maps again; threshold, classes and region only
-#: re-filter).
+#: any of these computes the class maps again; threshold, region and the model's own
+#: classes only re-filter; sizes the model does not have get candidates of their own).
 _MAP_KEYS = ("model", "precision", "tta", "sizing", "pixel_size")
 
 
@@ -246,9 +246,14 @@ def _call_preview(args) -> dict:
                                           .to_mask(image.shape_yx), name="selection")
     detector = backend.get_detector(str(values["model"]), str(values["precision"]))
     stat = path.stat()
+    # sizes the model does not have are found at their own scale and measured: their
+    # candidates are their own
+    free = (list(options.classes) if options.classes
+            and detector._free_classes(list(options.classes)) is not None else None)
     key = {k: str(values[k]) for k in _MAP_KEYS}
     key.update(image=str(path.resolve()), size=stat.st_size, mtime=stat.st_mtime_ns,
-               slice=index, pixel_size_nm=px)
+               slice=index, pixel_size_nm=px,
+               classes=None if free is None else [str(c) for c in free])
     cache, cache_key = out / "candidates.npz", out / "candidates.json"
     reused = (cache.is_file() and cache_key.is_file()
               and json.loads(cache_key.read_text(encoding="utf-8")) == key)
@@ -257,7 +262,7 @@ def _call_preview(args) -> dict:
             table = ParticleTable(**{k: z[k] for k in z.files})
     else:
         table = find_candidates(detector, plane, px, slice_index=index,
-                                sizing=options.sizing, tta=options.tta)
+                                sizing=options.sizing, tta=options.tta, classes=free)
         np.savez(cache, **table.columns())
         cache_key.write_text(json.dumps(key), encoding="utf-8")
     found = detector.apply_thresholds(table, options.threshold,

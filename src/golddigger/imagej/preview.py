@@ -29,21 +29,51 @@ logger = logging.getLogger(__name__)
 
 class Candidates:
     """Every particle of one plane scoring at least `FLOOR` (`golddigger.live`: the
-    network once), in the plane's pixels; `at` applies a threshold without the network."""
+    network once), in the plane's pixels; `at` applies a threshold without the network.
+
+    Sizes the model does not have (``classes=10 20``) are found at their own scale and
+    measured (`Detector.predict`), so they need candidates of their own: `ready` says
+    whether ``classes`` have them, `prepare` computes them (the network once more)."""
 
     def __init__(self, detector, plane: np.ndarray, pixel_size_nm: float,
-                 region: Region | None = None, tta: int = 1) -> None:
+                 region: Region | None = None, tta: int = 1,
+                 classes: Sequence[float | str] | None = None) -> None:
         self.detector = detector
+        self.plane = np.asarray(plane)
         self.pixel_size_nm = float(pixel_size_nm)
         self.region = region
-        self.table = find_candidates(detector, np.asarray(plane), pixel_size_nm, tta=tta)
+        self.tta = tta
+        self._tables: dict[tuple[str, ...] | None, ParticleTable] = {}
+        self.prepare(classes)
+
+    def key(self, classes: Sequence[float | str] | None) -> tuple[str, ...] | None:
+        """The candidates ``classes`` are selected from: None for the model's own."""
+        if not classes or self.detector._free_classes(list(classes)) is None:
+            return None
+        return tuple(sorted(str(c) for c in classes))
+
+    def ready(self, classes: Sequence[float | str] | None = None) -> bool:
+        """True when ``classes`` can be shown without running the network."""
+        return self.key(classes) in self._tables
+
+    def prepare(self, classes: Sequence[float | str] | None = None) -> None:
+        """Compute the candidates ``classes`` are selected from (once)."""
+        key = self.key(classes)
+        if key not in self._tables:
+            self._tables[key] = find_candidates(
+                self.detector, self.plane, self.pixel_size_nm, tta=self.tta,
+                classes=None if key is None else list(classes))
 
     def at(self, threshold: float | None = None,
-           classes: Sequence[float] | None = None) -> ParticleTable:
+           classes: Sequence[float | str] | None = None) -> ParticleTable:
         """The particles `Detector.predict` would report with ``threshold`` (None or 0:
-        the model's per-class ones) and ``classes`` (None: all)."""
-        return self.detector.apply_thresholds(self.table, threshold or None,
-                                              list(classes) if classes else None, self.region)
+        the model's per-class ones) and ``classes`` (None: all); runs the network only
+        for classes not `ready`."""
+        self.prepare(classes)
+        return self.detector.apply_thresholds(self._tables[self.key(classes)],
+                                              threshold or None,
+                                              list(classes) if classes else None,
+                                              self.region)
 
 
 def _dialog_listener_class():
@@ -115,23 +145,26 @@ class PreviewListener:
         if not on:
             self.restore()
             return
-        if self.candidates is None:
-            if not self._busy:
+        if self.candidates is None or not self.candidates.ready(classes):
+            if not self._busy:  # the network in the background, never in the dialog
                 self._busy = True
                 from ij import IJ
 
                 IJ.showStatus("Gold Digger: preview (computing the maps once)...")
-                threading.Thread(target=self._compute, args=(gd,), daemon=True).start()
+                threading.Thread(target=self._compute, args=(gd, classes),
+                                 daemon=True).start()
             return
         self.draw(thr, classes)
 
-    def _compute(self, gd) -> None:
+    def _compute(self, gd, classes) -> None:
         try:
-            self.candidates = self.make_candidates()
+            if self.candidates is None:
+                self.candidates = self.make_candidates()
+            self.candidates.prepare(classes)
         finally:
             self._busy = False
         on, thr, classes = self._state(gd)
-        if on:
+        if on and self.candidates.ready(classes):
             self.draw(thr, classes)
 
     # -- the overlay

@@ -259,7 +259,7 @@ def detect_chunk(detector, plane, pixel_size_nm: float, chunk: Chunk,
     """
     from golddigger.model.detector import DetectionMaps, _sigmoid_inplace, tiled_forward
 
-    fr = _frame(detector, plane.shape, pixel_size_nm)
+    fr = _frame(detector, plane.shape, detector.network_pixel_size(pixel_size_nm, classes))
     m, e = fr.multiple, fr.edge
     hp = -(-(fr.h + 2 * e) // m) * m
     wp = -(-(fr.w + 2 * e) // m) * m
@@ -440,6 +440,7 @@ def predict_chunked(detector, image: CalibratedImage, pixel_size_nm: float | Non
                                                          threshold, classes, sizing, slices)
     free = detector._free_classes(classes)
     floor = detector.candidate_floor(threshold, classes)
+    net_px = detector.network_pixel_size(px, classes)
     chunk_size = DEFAULT_CHUNK if chunk_size is None else int(chunk_size)
     tables = []
     excluded: dict[int, int] = {}
@@ -461,7 +462,7 @@ def predict_chunked(detector, image: CalibratedImage, pixel_size_nm: float | Non
         if n_specimen == 0:
             logger.info("%s: slice %d holds no specimen; no particles", image.name, s)
             continue
-        chunks = plan_chunks(detector, plane.shape, px, chunk_size)
+        chunks = plan_chunks(detector, plane.shape, net_px, chunk_size)
         logger.info("%s: slice %d in %d chunks of %d model px", image.name, s, len(chunks),
                     chunk_size)
 

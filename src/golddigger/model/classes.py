@@ -22,7 +22,8 @@ import numpy as np
 
 from golddigger.errors import GoldDiggerError
 
-__all__ = ["CLASS_TOLERANCE", "CLASS_TOLERANCE_NM", "SizeClass", "assign_classes", "parse_classes"]
+__all__ = ["CLASS_TOLERANCE", "CLASS_TOLERANCE_NM", "MATCH_LIMIT", "MATCH_TOLERANCE", "SizeClass",
+           "assign_classes", "parse_classes", "size_match_factor"]
 
 #: A class ``d`` takes particles measured in ``[d (1 - t), d (1 + t)]``
 CLASS_TOLERANCE = 0.25
@@ -102,3 +103,88 @@ def assign_classes(measured_nm: np.ndarray, classes: Sequence[SizeClass]) -> np.
         out[better] = c.value
         best[better] = dist[better]
     return out
+
+
+#: `size_match_factor` keeps the image's own scale when the match would change it by
+#: less than this fraction (resampling by a few percent buys nothing)
+MATCH_TOLERANCE = 0.05
+#: ... and never changes it by more than this factor either way
+MATCH_LIMIT = 4.0
+
+
+def size_match_factor(asked_nm: Sequence[float], model_nm: Sequence[float] | None = None,
+                      model_range_nm: tuple[float, float] | None = None) -> float:
+    """How much larger the gold asked for is than the gold a model knows it as.
+
+    A gold particle is a dark disc at any size, so a model that knows 6, 12 and 18 nm
+    gold finds 10 and 20 nm gold best when it is shown the image at 5/3 of its pixel
+    size, where that gold looks like 6 and 12 nm (its replica texture 5/3 finer, which
+    models trained on a range of magnifications take in their stride). The factor
+    ``g`` returned minimises the summed squared log ratio between each asked diameter
+    ``d / g`` and the nearest diameter of ``model_nm`` (or, for a model that knows a
+    continuous range, the distance to ``model_range_nm``, zero inside it); among equal
+    choices the one nearest 1 wins. Within `MATCH_TOLERANCE` of 1 it is 1, and it is
+    kept within 1 / `MATCH_LIMIT` to `MATCH_LIMIT`.
+
+    Parameters
+    ----------
+    asked_nm : sequence of float
+        The diameters asked for (a range: its midpoint).
+    model_nm : sequence of float, optional
+        The diameters a class-map model knows.
+    model_range_nm : (lo, hi), optional
+        The range a gold-map model knows (used when ``model_nm`` is None).
+
+    Returns
+    -------
+    float
+        ``g``: the network is told that the image's pixels are ``1 / g`` times as large
+        as they are, so ``d`` nm gold looks to it like ``d / g`` nm gold.
+    """
+    d = np.log(np.asarray([float(v) for v in asked_nm], dtype=float))
+    if d.size == 0 or not np.all(np.isfinite(d)):
+        raise GoldDiggerError(f"no usable diameters to match: {list(asked_nm)}")
+    lim = np.log(MATCH_LIMIT)
+    if model_nm is not None:
+        m = np.log(np.asarray(sorted(float(v) for v in model_nm), dtype=float))
+
+        def assign(log_g: float) -> np.ndarray:
+            return m[np.argmin(np.abs(d[:, None] - log_g - m[None, :]), axis=1)]
+
+        # each fixed assignment is solved by the mean log ratio; start from every
+        # pairing of an asked with a model diameter and settle (1-D k-means)
+        starts = {0.0, *(float(a - b) for a in d for b in m)}
+        candidates = set()
+        for g0 in starts:
+            g = float(np.clip(g0, -lim, lim))
+            for _ in range(8):
+                new = float(np.clip(np.mean(d - assign(g)), -lim, lim))
+                if abs(new - g) < 1e-12:
+                    break
+                g = new
+            candidates.add(round(g, 12))
+
+        def cost(log_g: float) -> float:
+            return float(np.sum((d - log_g - assign(log_g)) ** 2))
+    elif model_range_nm is not None:
+        lo, hi = np.log(float(model_range_nm[0])), np.log(float(model_range_nm[1]))
+        if not hi > lo:
+            raise GoldDiggerError(f"model range {model_range_nm} is not increasing")
+        # every asked d / g inside [lo, hi]: g in [max(d) - hi, min(d) - lo]
+        a, b = float(d.max() - hi), float(d.min() - lo)
+        if a <= b:
+            candidates = {float(np.clip(np.clip(0.0, a, b), -lim, lim))}
+        else:  # asked sizes span more than the range: the convex hinge cost's minimum
+            grid = np.linspace(b, a, 2001)
+            c = [np.sum(np.maximum(lo - (d - g), 0) ** 2 + np.maximum(d - g - hi, 0) ** 2)
+                 for g in grid]
+            candidates = {float(np.clip(grid[int(np.argmin(c))], -lim, lim))}
+
+        def cost(log_g: float) -> float:
+            return float(np.sum(np.maximum(lo - (d - log_g), 0) ** 2
+                                + np.maximum(d - log_g - hi, 0) ** 2))
+    else:
+        raise GoldDiggerError("size_match_factor needs the model's diameters or range")
+    best = min(candidates, key=lambda g: (round(cost(g), 9), abs(g)))
+    g = float(np.exp(best))
+    return 1.0 if abs(g - 1.0) < MATCH_TOLERANCE else g

@@ -17,7 +17,12 @@ from torch import nn
 from golddigger.errors import GoldDiggerError
 from golddigger.io.images import CalibratedImage, validate_pixel_size
 from golddigger.io.regions import Region
-from golddigger.model.classes import SizeClass, assign_classes, parse_classes
+from golddigger.model.classes import (
+    SizeClass,
+    assign_classes,
+    parse_classes,
+    size_match_factor,
+)
 from golddigger.model.config import ModelConfig
 from golddigger.model.folder import (
     gold_validated,
@@ -418,7 +423,8 @@ class Detector:
     # --------------------------------------------------------- the steps of predict
     def compute_maps(self, plane: np.ndarray, pixel_size_nm: float,
                      tile_size: int | None = -1, tta: int = 1, slice_index: int = 0,
-                     name: str = "image") -> DetectionMaps:
+                     name: str = "image",
+                     classes: Sequence[float | str] | None = None) -> DetectionMaps:
         """Step 1 of `predict`: the network's maps for one 2D plane, with its specimen.
 
         The only step that runs the network; keep the result to re-threshold or
@@ -436,6 +442,10 @@ class Detector:
             The plane's 0-based stack index (carried to the particles).
         name : str
             For log messages.
+        classes : sequence of float or str, optional
+            The size classes that will be asked for (`predict`): the network sees the
+            plane at the scale where their gold looks like the gold it knows
+            (`network_pixel_size`).
         """
         px = validate_pixel_size(pixel_size_nm, name)
         shape = (int(plane.shape[0]), int(plane.shape[1]))
@@ -454,8 +464,29 @@ class Detector:
                 "detections and the counting area", name, 100 * frac, slice_index)
             if not specimen.any():
                 return DetectionMaps(None, (1.0, 1.0), px, shape, specimen, slice_index)
-        maps, scale = self.predict_maps(plane, px, tile_size, tta, specimen=specimen)
+        maps, scale = self.predict_maps(plane, self.network_pixel_size(px, classes),
+                                        tile_size, tta, specimen=specimen)
         return DetectionMaps(maps, scale, px, shape, specimen, slice_index)
+
+    def size_match_factor(self, classes: Sequence[float | str] | None = None) -> float:
+        """How much larger the gold of ``classes`` is than the gold the network knows it
+        as (`golddigger.model.classes.size_match_factor`): 1 for the model's own classes
+        and for sizes inside a gold-map model's training range (``gold_range_nm``); for
+        10 and 20 nm gold asked of a model that knows 6, 12 and 18 nm, 5/3."""
+        if classes is None or self._free_classes(classes) is None:
+            return 1.0
+        asked = [c.value for c in parse_classes(classes)]
+        if self.config.output == "gold" and self.config.gold_range_nm is not None:
+            return size_match_factor(asked, model_range_nm=tuple(self.config.gold_range_nm))
+        return size_match_factor(asked, model_nm=self.classes)
+
+    def network_pixel_size(self, pixel_size_nm: float,
+                           classes: Sequence[float | str] | None = None) -> float:
+        """The pixel size (nm) the network is told a plane has when ``classes`` are
+        asked for: the true one divided by `size_match_factor`, so that their gold
+        looks to it like gold it knows. Sizes and positions are still measured at the
+        true pixel size."""
+        return pixel_size_nm / self.size_match_factor(classes)
 
     def find_candidates(self, maps: DetectionMaps, threshold: float | None = None,
                         floor: float | None = None) -> ParticleTable:
@@ -583,6 +614,12 @@ class Detector:
             keep = t.score >= thresholds[idx]
             keep &= np.isin(t.diameter_nm, wanted)
         else:
+            sized = t.diameter_nm[np.isfinite(t.diameter_nm)]
+            if not np.isin(sized, [c.value for c in free]).all():
+                raise GoldDiggerError(
+                    f"these candidates were sized for other classes than "
+                    f"{', '.join(c.label for c in free)}: find them with these classes "
+                    "(Detector.measure, golddigger.live.find_candidates classes=...)")
             # classes the model has no thresholds for: its common threshold
             keep = t.score >= (self.threshold if threshold is None
                                else self.class_thresholds(threshold)[0])
@@ -614,6 +651,11 @@ class Detector:
         self._free_classes(classes)  # bad classes or threshold raise here, before work
         self.class_thresholds(threshold)
         self.check_limits(px, classes)
+        g = self.size_match_factor(classes)
+        if g != 1.0:
+            logger.info("the network sees the image as if at %.3g nm/px (x%.3g): there "
+                        "the gold asked for looks like the gold %s knows", px / g, 1 / g,
+                        self.config.name)
         sizing = self.config.sizing if sizing is None else sizing
         if sizing not in SIZING_MODES:
             raise GoldDiggerError(f"sizing must be one of {SIZING_MODES}, got {sizing!r}")
@@ -651,7 +693,9 @@ class Detector:
             too: each particle's diameter is then measured on the image
             (``measured_nm``) and binned into the nearest class within 25 % or 2.5 nm
             (a range: inside it); particles that fit none ("other") are not reported
-            (`golddigger.model.classes`). The model's common threshold applies then.
+            (`golddigger.model.classes`). The model's common threshold applies then,
+            and the network sees the image at the scale where that gold looks like
+            gold it knows (`size_match_factor`: 10 and 20 nm gold as 6 and 12 nm).
         slices : iterable of int, optional
             0-based stack slices to process (default all).
         tile_size : int or None
@@ -700,7 +744,7 @@ class Detector:
         for s in it:
             plane = image.slice(s)
             maps = self.compute_maps(plane, px, tile_size, tta, slice_index=s,
-                                     name=image.name)
+                                     name=image.name, classes=classes)
             excluded[s] = maps.excluded_px
             candidates = self.find_candidates(maps, floor=self.candidate_floor(threshold,
                                                                                classes))

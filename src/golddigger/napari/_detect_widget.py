@@ -3,7 +3,9 @@
 The network runs once per run, in a worker thread (napari's progress bar, a Cancel button),
 and keeps every candidate down to `golddigger.napari._engine.FLOOR`; the threshold slider
 and the class choice then only filter those candidates (`select_particles`), so the
-Points layer of the latest run follows the slider at once.
+Points layer of the latest run follows the slider at once. Gold sizes the model does not
+have (*other sizes*: ``10 20``, ``5-8``) are found at their own scale and measured, as by
+``golddigger detect --classes``; they take effect at the next Detect.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from magicgui.widgets import (
     FloatSlider,
     FloatSpinBox,
     Label,
+    LineEdit,
     PushButton,
     Select,
 )
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
 from golddigger.errors import GoldDiggerError
+from golddigger.model.classes import parse_classes
 from golddigger.napari._engine import FLOOR, find_candidates, select_particles
 from golddigger.napari._layers import (
     class_names,
@@ -65,6 +69,8 @@ class Run:
     translate: tuple
     units: tuple = ()
     region: object = None
+    #: sizes the model does not have that this run found (None: the model's classes)
+    sizes: list[str] | None = None
     layer: object = None
     shown: ParticleTable = field(default_factory=ParticleTable.empty)
 
@@ -95,6 +101,10 @@ class DetectGoldWidget(QWidget):
                                        "the model above")
         self.classes = Select(label="classes", choices=[])
         self.classes.native.setMaximumHeight(70)
+        self.sizes = LineEdit(label="other sizes (nm)", value="",
+                              tooltip="gold sizes the model does not have, e.g. '10 20' or "
+                                      "'5-8': found at their own scale and measured (next "
+                                      "Detect); empty: the classes above")
         self.threshold = FloatSlider(label="threshold", min=FLOOR, max=0.95, step=0.01,
                                      value=0.5, tooltip="lower finds more particles (and "
                                      "more false ones); moves the latest run's points live")
@@ -107,7 +117,8 @@ class DetectGoldWidget(QWidget):
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.status = Label(value="")
         self.controls = Container(widgets=[
-            self.image, self.region, self.model, self.folder, self.classes, self.threshold,
+            self.image, self.region, self.model, self.folder, self.classes, self.sizes,
+            self.threshold,
             self.pixel_size, self.slices, self.detect_button, self.cancel_button,
             self.status])
         layout = QVBoxLayout()
@@ -120,6 +131,7 @@ class DetectGoldWidget(QWidget):
         self.folder.changed.connect(self._model_changed)
         self.threshold.changed.connect(self._rethreshold)
         self.classes.changed.connect(self._rethreshold)
+        self.sizes.changed.connect(self._sizes_changed)
         self.detect_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
         for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed,
@@ -178,6 +190,25 @@ class DetectGoldWidget(QWidget):
         self.classes.value = list(det.classes)
         self.threshold.value = min(max(det.threshold, FLOOR), 0.95)
 
+    def other_sizes(self, detector) -> list[str] | None:
+        """The *other sizes* typed (None: empty, or only the model's own classes)."""
+        tokens = self.sizes.value.replace(",", " ").split()
+        if not tokens:
+            return None
+        parse_classes(tokens)  # a bad size raises here, with the fix
+        return tokens if detector._free_classes(tokens) is not None else None
+
+    def _sizes_changed(self, _value=None) -> None:
+        run = self.run
+        try:
+            wanted = None if run is None else self.other_sizes(run.detector)
+        except GoldDiggerError as err:
+            self._set_status(str(err))
+            return
+        if run is not None and wanted != run.sizes:
+            self._set_status("press Detect to find these sizes (each needs the network "
+                             "at its own scale)")
+
     # ------------------------------------------------------------------ running
     @property
     def running(self) -> bool:
@@ -197,6 +228,7 @@ class DetectGoldWidget(QWidget):
             return
         planes, run = job
         worker = create_worker(_candidates_of, run.detector, planes, run.pixel_size_nm,
+                               run.sizes,
                                _progress={"total": len(planes), "desc": "Detect Gold"})
         worker.returned.connect(lambda cands: self._finished(run, cands))
         worker.errored.connect(self._fail)
@@ -236,10 +268,11 @@ class DetectGoldWidget(QWidget):
         region = region_from_layer(self.region.value, image, tuple(data.shape[-2:]),
                                    indices[0])
         det = self.detector()
+        sizes = self.other_sizes(det)
         run = Run(detector=det, candidates=ParticleTable.empty(), pixel_size_nm=px,
                   ndim=ndim, name=f"gold ({image.name})", scale=tuple(image.scale),
                   translate=tuple(image.translate),
-                  units=tuple(str(u) for u in image.units), region=region)
+                  units=tuple(str(u) for u in image.units), region=region, sizes=sizes)
         return planes, run
 
     def current_slice(self, image) -> int:
@@ -259,7 +292,8 @@ class DetectGoldWidget(QWidget):
             return
         if run.layer is not None and run.layer not in self.viewer.layers:
             return  # its layer was deleted: nothing to update
-        wanted = [d for d in self.classes.value or [] if d in run.detector.classes]
+        wanted = run.sizes if run.sizes is not None else \
+            [d for d in self.classes.value or [] if d in run.detector.classes]
         table = select_particles(run.candidates, run.detector, float(self.threshold.value),
                                  classes=wanted, region=run.region)
         run.shown = table
@@ -303,12 +337,13 @@ class DetectGoldWidget(QWidget):
         logger.info("%s", text)
 
 
-def _candidates_of(detector, planes, pixel_size_nm: float):
-    """Worker body: candidates of each plane, yielding after each one (progress, and where
-    a cancel takes effect)."""
+def _candidates_of(detector, planes, pixel_size_nm: float, sizes: list[str] | None = None):
+    """Worker body: candidates of each plane (for ``sizes`` the model does not have, if
+    given), yielding after each one (progress, and where a cancel takes effect)."""
     tables = []
     for s, plane in planes:
-        tables.append(find_candidates(detector, np.asarray(plane), pixel_size_nm, s))
+        tables.append(find_candidates(detector, np.asarray(plane), pixel_size_nm, s,
+                                      classes=sizes))
         yield s
     return ParticleTable.concat(tables)
 
