@@ -116,12 +116,18 @@ def main(argv=None) -> int:
     ap.add_argument("--precision", default="float32")
     ap.add_argument("--cases", nargs="*", default=None, help="names (substrings) to run")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--no-size-match", action="store_true",
+                    help="show the network every image at its own scale, also for sizes "
+                         "the model lacks (the behaviour before size matching; for "
+                         "comparison only)")
     ap.add_argument("--cv", type=Path, default=None,
                     help="a cv_accuracy.py result JSON: score each image with its held-out "
                          "fold model (stored beside it) at that fold's threshold")
     ap.add_argument("--recipe", default=SHIPPED_RECIPE.name, choices=sorted(RECIPES),
                     help="with --cv: the recipe the fold models were trained with")
     args = ap.parse_args(argv)
+    if args.no_size_match:
+        Detector.size_match_factor = lambda self, classes=None: 1.0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     samples = load_samples(args.data, args.pixel_size)
     if args.cv is None:
@@ -143,6 +149,7 @@ def main(argv=None) -> int:
         results = {"model": f"{args.recipe} fold models ({args.cv})",
                    "precision": det.precision, "in_sample": False,
                    "thresholds": cv["thresholds_common"], "cases": {}}
+    results["size_match"] = not args.no_size_match
     for name, case in CASES.items():
         if args.cases and not any(c in name for c in args.cases):
             continue

@@ -59,11 +59,19 @@ def main(argv=None) -> int:
     # whose scenery would otherwise repeat here
     ap.add_argument("--seed", type=int, default=50_000)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--no-size-match", action="store_true",
+                    help="show the network every image at its own scale, also for sizes "
+                         "the model lacks (the behaviour before size matching; for "
+                         "comparison only)")
     args = ap.parse_args(argv)
+    if args.no_size_match:
+        Detector.size_match_factor = lambda self, classes=None: 1.0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     det = Detector.from_pretrained(args.model, threads=args.threads, precision="float32")
     px = args.pixel_size
-    results: dict = {"model": det.config.name, "pixel_size_nm": px, "sizes": {}}
+    results: dict = {"model": det.config.name, "pixel_size_nm": px,
+                     "size_match": not args.no_size_match, "images": args.images,
+                     "seed": args.seed, "sizes": {}}
     for size in args.sizes:
         pairs, errs, secs = [], [], []
         for k in range(args.images):
