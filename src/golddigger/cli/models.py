@@ -53,7 +53,7 @@ def run(args) -> int:
             what = (f"gold of any size {lo:g}-{hi:g} nm (sizes measured, default classes "
                     f"{cls} nm)")
         else:
-            what = f"{cls} nm gold"
+            what = f"{cls} nm gold (other sizes shown to it at the scale of these)"
         if m["validated_gold_nm"]:
             what += "; validated on {:g}-{:g} nm gold".format(*m["validated_gold_nm"])
         print(f"{name}{star}: {what}, {m['pixel_size_nm']:g} nm/px, "
