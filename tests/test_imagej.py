@@ -1517,7 +1517,13 @@ press(d2, 0)
 d3 = dialog(d2)
 out("PREVIEW_09", overlay_size())
 out("MESSAGE_09", message(d3))
-press(d3, 1)  # Cancel
+# sizes the model does not have: found at their scale, shown as Detect Gold reports them
+d3.getNumericFields().get(0).setText("0.5")
+d3.getStringFields().get(1).setText("10,20")
+press(d3, 0)
+d4 = dialog(d3)
+out("MESSAGE_1020", message(d4))
+press(d4, 1)  # Cancel
 wait(lambda: overlay_size() == 0 and not list(tmp.glob("golddigger-*")), 60)
 out("CANCEL_OVERLAY", overlay_size())
 rm = RoiManager.getInstance()
@@ -1603,6 +1609,10 @@ def test_installed_menu_about_preview_and_windows(xvfb, detector, ij_dir, tmp_pa
     assert n05 > n09 and f"{n05} particles" in v["MESSAGE_05"]
     assert f"{n09} particles" in v["MESSAGE_09"] and "threshold 0.9" in v["MESSAGE_09"]
     assert v["PREVIEW_SEL"] == "2"  # the membrane outline stays the selection
+    # 12 nm gold asked for as 10 nm (7.5-15 nm), the 6 nm gold "other": not the model's
+    # classes relabelled
+    assert "10 nm:" in v["MESSAGE_1020"] and "12 nm" not in v["MESSAGE_1020"]
+    assert "6 nm" not in v["MESSAGE_1020"]
     assert (v["CANCEL_OVERLAY"], v["CANCEL_ROIS"], v["CANCEL_TMP"]) == ("0", "0", "0")
     assert int(v["RUN_PREVIEW"]) == int(v["RUN_ROIS"]) == n05 and v["RUN_OVERLAY"] == "0"
     assert v["SAME"] == "True"
