@@ -191,3 +191,11 @@ def test_models_covering(tmp_path, monkeypatch):
     assert {"fril-gold-v3", "fril-gold-v4"} <= set(folder.models_covering([10, 25]))
     assert folder.models_covering([10, 30]) == []
     assert folder.models_covering([10], exclude="fril-gold-v4") == ["fril-gold-v3"]
+
+
+def test_a_plane_too_small_at_the_matched_scale_says_so():
+    det = Detector.from_pretrained(threads=1, precision="float32")
+    img = np.full((40, 40), 120, np.uint8)
+    img[18:22, 18:22] = 40
+    with pytest.raises(GoldDiggerError, match=r"40 x 40 px, 6 x 6 at the model's scale"):
+        det.predict(img, 0.5587, classes=[60])  # shown 4x smaller: 60 nm gold as 15 nm

@@ -388,8 +388,8 @@ class Detector:
         h, w = t.shape[-2:]
         if min(h, w) < 8:
             raise GoldDiggerError(
-                f"the image is only {plane.shape[1]} x {plane.shape[0]} px at "
-                f"{pixel_size_nm:g} nm/px: too small to hold a particle")
+                f"the image is only {plane.shape[1]} x {plane.shape[0]} px, {w} x {h} "
+                f"at the model's scale: too small to hold a particle")
         t = np.asarray(normalise_tensor(t, stats), dtype=np.float32).reshape(h, w)
         size = self.config.tile_size if tile_size == -1 else tile_size
         maps: np.ndarray | None = None
