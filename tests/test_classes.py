@@ -198,4 +198,4 @@ def test_a_plane_too_small_at_the_matched_scale_says_so():
     img = np.full((40, 40), 120, np.uint8)
     img[18:22, 18:22] = 40
     with pytest.raises(GoldDiggerError, match=r"40 x 40 px, 6 x 6 at the model's scale"):
-        det.predict(img, 0.5587, classes=[60])  # shown 4x smaller: 60 nm gold as 15 nm
+        det.predict(img, 0.5587, classes=[60])  # shown 60/18 times smaller: 60 nm gold as 18 nm
