@@ -127,7 +127,7 @@ def main(argv=None) -> int:
                     help="with --cv: the recipe the fold models were trained with")
     args = ap.parse_args(argv)
     if args.no_size_match:
-        Detector.size_match_factor = lambda self, classes=None: 1.0
+        Detector.scale_passes = lambda self, classes=None: [(1.0, None)]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     samples = load_samples(args.data, args.pixel_size)
     if args.cv is None:

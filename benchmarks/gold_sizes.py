@@ -45,6 +45,34 @@ def matched_errors(truth: ParticleTable, found: ParticleTable, px: float,
     return np.asarray(errs)
 
 
+#: Sizes used together (double labelling), for ``--mixtures``
+MIXTURES = ((5.0, 25.0), (10.0, 25.0), (5.0, 15.0), (10.0, 15.0), (6.0, 18.0, 25.0))
+
+
+def mixtures(det: Detector, args) -> dict:
+    """Per-class and pooled F1 on images holding several gold sizes, asked for all."""
+    out = {}
+    px = args.pixel_size
+    for sizes in MIXTURES:
+        pairs = []
+        for k in range(args.images):
+            cfg = SynthConfig(shape=(args.shape, args.shape), pixel_size_nm=px,
+                              classes=sizes, counts={s: args.per_image for s in sizes},
+                              size_cv=0.0)
+            res = generate(cfg, seed=args.seed + 100 * k + int(sum(sizes)))
+            found = det.predict(res.image, px, classes=list(sizes))
+            pairs.append((f"{k}", res.particles, found, px, None))
+        report = evaluate_many(pairs, radius_nm=max(5.0, 0.5 * min(sizes)),
+                               classes=list(sizes)).to_dict()["pooled"]
+        key = "+".join(f"{s:g}" for s in sizes)
+        out[key] = {"passes": len(det.scale_passes(list(sizes))),
+                    **{c: {n: r[n] for n in ("f1", "tp", "fp", "fn")}
+                       for c, r in report.items()}}
+        logging.info("%s nm: %s (%d passes)", key,
+                     {c: round(r["f1"], 3) for c, r in report.items()}, out[key]["passes"])
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -63,15 +91,29 @@ def main(argv=None) -> int:
                     help="show the network every image at its own scale, also for sizes "
                          "the model lacks (the behaviour before size matching; for "
                          "comparison only)")
+    ap.add_argument("--one-pass", action="store_true",
+                    help="one network pass at the joint size-match factor even for sizes "
+                         "too far apart for it (for comparison only)")
+    ap.add_argument("--mixtures", action="store_true",
+                    help="images holding several sizes at once (MIXTURES, --per-image of "
+                         "each), asked for all of them, instead of one size per image")
     args = ap.parse_args(argv)
     if args.no_size_match:
-        Detector.size_match_factor = lambda self, classes=None: 1.0
+        Detector.scale_passes = lambda self, classes=None: [(1.0, None)]
+    elif args.one_pass:
+        Detector.scale_passes = lambda self, classes=None: [
+            (self.size_match_factor(classes), None)]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     det = Detector.from_pretrained(args.model, threads=args.threads, precision="float32")
     px = args.pixel_size
     results: dict = {"model": det.config.name, "pixel_size_nm": px,
                      "size_match": not args.no_size_match, "images": args.images,
                      "seed": args.seed, "sizes": {}}
+    if args.mixtures:
+        results["mixtures"] = mixtures(det, args)
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2))
+        return 0
     for size in args.sizes:
         pairs, errs, secs = [], [], []
         for k in range(args.images):

@@ -133,11 +133,15 @@ def test_chunked_equals_whole_on_a_padded_canvas(det):
     assert chunked.excluded_px == whole.excluded_px
 
 
-def test_chunked_equals_whole_with_free_classes(det):
+@pytest.mark.parametrize("classes, passes", [(["10", "20"], 1), (["8", "14-25"], 2),
+                                             (["5", "25"], 2)])
+def test_chunked_equals_whole_with_free_classes(det, classes, passes):
     """Classes the model does not have: measured diameters and one particle per
-    measured radius across chunk seams, as on the whole image."""
+    measured radius across chunk seams, as on the whole image; sizes too far apart for
+    one scale in two network passes, merged the same way."""
+    assert len(det.scale_passes(classes)) == passes
     img = noise((400, 520), seed=13)
-    kw = dict(pixel_size_nm=1.2, threshold=0.3, classes=["8", "14-25"])
+    kw = dict(pixel_size_nm=1.2, threshold=0.3, classes=classes)
     whole = det.predict(img, **kw)
     chunked = predict_chunked(det, CalibratedImage(img, 1.2), chunk_size=128,
                               **{k: v for k, v in kw.items() if k != "pixel_size_nm"})

@@ -11,6 +11,7 @@ from golddigger.model.classes import (
     MATCH_LIMIT,
     assign_classes,
     parse_classes,
+    scale_passes,
     size_match_factor,
 )
 from golddigger.model.detector import Detector
@@ -110,6 +111,39 @@ def test_size_match_factor_for_a_gold_range():
         size_match_factor([], model_nm=[6])
 
 
+def test_sizes_too_far_apart_for_one_scale_get_a_pass_each():
+    six = [6, 12, 18]
+    assert scale_passes([10, 20], model_nm=six) == [(pytest.approx(5 / 3), (0, 1))]
+    assert scale_passes([5, 25], model_nm=six) == [(pytest.approx(5 / 6), (0,)),
+                                                   (pytest.approx(25 / 18), (1,))]
+    got = scale_passes([5, 10, 15, 20, 25], model_nm=six)
+    assert [i for _, i in got] == [(0, 1, 2), (3,), (4,)]  # 5/10/15 as 6/12/18 together
+    assert scale_passes([5, 25], model_range_nm=(4, 30)) == [(1.0, (0, 1))]
+
+
+def test_two_passes_are_one_engine(monkeypatch):
+    """5 and 25 nm gold: two network passes (5 nm shown as 6 nm, 25 nm as 18 nm), each
+    size kept from its own; the live candidates (Preview, napari) give the same."""
+    from golddigger.live import find_candidates
+
+    px = 0.5587
+    cfg = SynthConfig(shape=(500, 500), pixel_size_nm=px, classes=(5.0, 25.0),
+                      counts={5.0: 8, 25.0: 5}, size_cv=0.0)
+    img = generate(cfg, seed=21).image
+    det = Detector.from_pretrained(threads=1, precision="float32")
+    calls = []
+    real = Detector.compute_maps
+    monkeypatch.setattr(Detector, "compute_maps",
+                        lambda self, *a, **k: calls.append(k.get("match")) or real(self, *a, **k))
+    found = det.predict(img, px, classes=[5, 25])
+    assert calls == [pytest.approx(5 / 6), pytest.approx(25 / 18)]
+    assert set(found.diameter_nm) == {5.0, 25.0}
+    live = det.apply_thresholds(find_candidates(det, img, px, classes=[5, 25]), None,
+                                [5, 25])
+    np.testing.assert_allclose(live.xy, found.xy)
+    np.testing.assert_array_equal(live.diameter_nm, found.diameter_nm)
+
+
 def test_asked_gold_is_shown_to_the_network_as_gold_it_knows():
     """Declaring a micrograph's pixels 5/3 larger makes its 6/12 nm gold read 10/20 nm;
     asked for 10 and 20 nm, the network sees exactly what it saw before, so the same
@@ -122,7 +156,8 @@ def test_asked_gold_is_shown_to_the_network_as_gold_it_knows():
     assert det.size_match_factor([10, 20]) == pytest.approx(5 / 3)
     assert det.size_match_factor() == det.size_match_factor([6, 12]) == 1.0
     before = det.compute_maps(img, px)
-    after = det.compute_maps(img, px * 5 / 3, classes=[10, 20])
+    assert det.scale_passes([10, 20]) == [(pytest.approx(5 / 3), None)]
+    after = det.compute_maps(img, px * 5 / 3, match=5 / 3)
     np.testing.assert_array_equal(after.maps, before.maps)
     assert after.pixel_size_nm == pytest.approx(px * 5 / 3)  # measured at the true size
     own = det.predict(img, px)

@@ -1,10 +1,10 @@
 """Live thresholds: the network once, then any threshold at once.
 
 `find_candidates` runs the first three steps of `Detector.predict` on one plane
-(`Detector.compute_maps`, the only one that runs the network; `Detector.find_candidates`
-with a low ``floor``; `Detector.measure`). `Detector.apply_thresholds` (the fourth) then
-selects the particles of any threshold at or above the floor, as often as a slider
-moves. Because the cross-class suppression keeps the strongest candidate whatever the
+(`Detector.measured_candidates`: `Detector.compute_maps`, the only one that runs the
+network, once per scale pass; `Detector.find_candidates` with a low ``floor``;
+`Detector.measure`). `Detector.apply_thresholds` (the fourth) then selects the
+particles of any threshold at or above the floor, as often as a slider moves. Because the cross-class suppression keeps the strongest candidate whatever the
 floor, selecting from candidates at a lower floor gives the same particles as
 `Detector.predict` with the higher threshold.
 
@@ -58,8 +58,5 @@ def find_candidates(detector, plane: np.ndarray, pixel_size_nm: float, slice_ind
         Centres in pixels of ``plane``, diameter = class, score = peak probability.
     """
     plane = np.asarray(plane)
-    maps = detector.compute_maps(plane, pixel_size_nm, tta=tta, slice_index=slice_index,
-                                 classes=classes)
-    candidates = detector.find_candidates(maps, floor=float(floor))
-    del maps
-    return detector.measure(candidates, plane, pixel_size_nm, sizing, classes)
+    return detector.measured_candidates(plane, pixel_size_nm, classes, float(floor), sizing,
+                                        tta=tta, slice_index=slice_index)[0]

@@ -247,7 +247,8 @@ def _release(plane) -> None:
 def detect_chunk(detector, plane, pixel_size_nm: float, chunk: Chunk,
                  stats: tuple[float, float], floor: float, sizing: str,
                  classes: Sequence[float | str] | None = None, tile_size: int | None = -1,
-                 blocks: CanvasBlocks | None = None, slice_index: int = 0) -> ParticleTable:
+                 blocks: CanvasBlocks | None = None, slice_index: int = 0,
+                 match: float = 1.0, keep: Sequence[float] | None = None) -> ParticleTable:
     """Measured candidates of one chunk's core (input pixels), not yet thresholded.
 
     The detector's own steps on a window: `Detector.find_candidates` on the window's
@@ -255,11 +256,13 @@ def detect_chunk(detector, plane, pixel_size_nm: float, chunk: Chunk,
     then `Detector.measure` (without its one-per-particle step, which the caller runs
     over all chunks, as it runs `Detector.apply_thresholds`). ``blocks`` is the plane's
     canvas (`canvas_blocks`; None: no canvas): the window's specimen is computed from
-    it, its canvas filled as `Detector.predict_maps` fills the whole plane's.
+    it, its canvas filled as `Detector.predict_maps` fills the whole plane's. ``match``
+    and ``keep`` are one of `Detector.scale_passes`: the scale the network sees the
+    plane at, and the class values kept from it (None: all).
     """
     from golddigger.model.detector import DetectionMaps, _sigmoid_inplace, tiled_forward
 
-    fr = _frame(detector, plane.shape, detector.network_pixel_size(pixel_size_nm, classes))
+    fr = _frame(detector, plane.shape, pixel_size_nm / match)
     m, e = fr.multiple, fr.edge
     hp = -(-(fr.h + 2 * e) // m) * m
     wp = -(-(fr.w + 2 * e) // m) * m
@@ -343,7 +346,7 @@ def detect_chunk(detector, plane, pixel_size_nm: float, chunk: Chunk,
                                 one_per_particle=False)
     measured.x += ix0
     measured.y += iy0
-    return measured
+    return measured if keep is None else measured[np.isin(measured.diameter_nm, keep)]
 
 
 @dataclass
@@ -364,6 +367,10 @@ class ChunkJob:
     classes: tuple[float | str, ...] | None = None
     tile_size: int | None = -1
     blocks: CanvasBlocks | None = None
+    #: one of `Detector.scale_passes`: the scale the network sees the plane at, and the
+    #: class values kept from this pass (None: all)
+    match: float = 1.0
+    keep: tuple[float, ...] | None = None
     plane: Any = field(default=None, repr=False, compare=False)
 
     def __getstate__(self) -> dict:
@@ -393,7 +400,7 @@ class ChunkJob:
         try:
             return detect_chunk(detector, plane, self.pixel_size_nm, chunk, self.stats,
                                 self.floor, self.sizing, self.classes, self.tile_size,
-                                self.blocks, self.source[3])
+                                self.blocks, self.source[3], self.match, self.keep)
         finally:
             _release(plane)
 
@@ -440,7 +447,7 @@ def predict_chunked(detector, image: CalibratedImage, pixel_size_nm: float | Non
                                                          threshold, classes, sizing, slices)
     free = detector._free_classes(classes)
     floor = detector.candidate_floor(threshold, classes)
-    net_px = detector.network_pixel_size(px, classes)
+    passes = detector.scale_passes(classes)
     chunk_size = DEFAULT_CHUNK if chunk_size is None else int(chunk_size)
     tables = []
     excluded: dict[int, int] = {}
@@ -462,24 +469,26 @@ def predict_chunked(detector, image: CalibratedImage, pixel_size_nm: float | Non
         if n_specimen == 0:
             logger.info("%s: slice %d holds no specimen; no particles", image.name, s)
             continue
-        chunks = plan_chunks(detector, plane.shape, net_px, chunk_size)
-        logger.info("%s: slice %d in %d chunks of %d model px", image.name, s, len(chunks),
-                    chunk_size)
+        parts = []
+        for match, keep in passes:
+            chunks = plan_chunks(detector, plane.shape, px / match, chunk_size)
+            logger.info("%s: slice %d in %d chunks of %d model px", image.name, s,
+                        len(chunks), chunk_size)
+            job = ChunkJob(source=(image.path, px, None, s), pixel_size_nm=px, stats=stats,
+                           floor=floor, sizing=sizing,
+                           classes=None if classes is None else tuple(classes),
+                           tile_size=tile_size, blocks=blocks, match=match,
+                           keep=None if keep is None else tuple(keep), plane=plane)
+            mapper = map_chunks if map_chunks is not None else _MAPPER.get()
+            if mapper is not None:
+                parts += mapper(job, chunks)
+            else:
+                it: Iterable[Chunk] = chunks
+                if progress:
+                    from tqdm.auto import tqdm
 
-        job = ChunkJob(source=(image.path, px, None, s), pixel_size_nm=px, stats=stats,
-                       floor=floor, sizing=sizing,
-                       classes=None if classes is None else tuple(classes),
-                       tile_size=tile_size, blocks=blocks, plane=plane)
-        mapper = map_chunks if map_chunks is not None else _MAPPER.get()
-        if mapper is not None:
-            parts = mapper(job, chunks)
-        else:
-            it: Iterable[Chunk] = chunks
-            if progress:
-                from tqdm.auto import tqdm
-
-                it = tqdm(chunks, desc="chunks", leave=False)
-            parts = [job.run(detector, c) for c in it]
+                    it = tqdm(chunks, desc="chunks", leave=False)
+                parts += [job.run(detector, c) for c in it]
         measured = ParticleTable.concat(parts) if parts else ParticleTable.empty()
         if free is not None:  # over all chunks, as `Detector.measure` does over the plane
             measured = detector.one_per_particle(measured, px)

@@ -23,7 +23,7 @@ import numpy as np
 from golddigger.errors import GoldDiggerError
 
 __all__ = ["CLASS_TOLERANCE", "CLASS_TOLERANCE_NM", "MATCH_LIMIT", "MATCH_TOLERANCE", "SizeClass",
-           "assign_classes", "parse_classes", "size_match_factor"]
+           "assign_classes", "parse_classes", "scale_passes", "size_match_factor"]
 
 #: A class ``d`` takes particles measured in ``[d (1 - t), d (1 + t)]``
 CLASS_TOLERANCE = 0.25
@@ -188,3 +188,44 @@ def size_match_factor(asked_nm: Sequence[float], model_nm: Sequence[float] | Non
     best = min(candidates, key=lambda g: (round(cost(g), 9), abs(g)))
     g = float(np.exp(best))
     return 1.0 if abs(g - 1.0) < MATCH_TOLERANCE else g
+
+
+def _mismatch(asked_nm: np.ndarray, g: float, model_nm: Sequence[float] | None,
+              model_range_nm: tuple[float, float] | None) -> np.ndarray:
+    """|log| distance of each ``asked_nm / g`` to the nearest known size (or the range)."""
+    d = np.log(np.asarray(asked_nm, dtype=float) / g)
+    if model_nm is not None:
+        m = np.log(np.asarray(model_nm, dtype=float))
+        return np.min(np.abs(d[:, None] - m[None, :]), axis=1)
+    if model_range_nm is None:
+        raise GoldDiggerError("scale_passes needs the model's diameters or range")
+    lo, hi = np.log(float(model_range_nm[0])), np.log(float(model_range_nm[1]))
+    return np.maximum(lo - d, 0) + np.maximum(d - hi, 0)
+
+
+def scale_passes(asked_nm: Sequence[float], model_nm: Sequence[float] | None = None,
+                 model_range_nm: tuple[float, float] | None = None
+                 ) -> list[tuple[float, tuple[int, ...]]]:
+    """The scales at which a network should see an image to find every asked size as a
+    size it knows: ``[(g, indices of asked_nm found in that pass), ...]``.
+
+    One pass at `size_match_factor` when it shows every asked size within
+    `MATCH_TOLERANCE` of a known one (10 and 20 nm gold for a model that knows 6, 12 and
+    18 nm: one pass at 5/3); otherwise one pass per group of asked sizes whose own
+    factors agree within `MATCH_TOLERANCE` (5 and 25 nm gold: 5/6, where 5 nm looks like
+    6 nm, and 25/18), each size found in its own pass.
+    """
+    asked = np.asarray([float(v) for v in asked_nm], dtype=float)
+    g = size_match_factor(asked, model_nm, model_range_nm)
+    if np.all(_mismatch(asked, g, model_nm, model_range_nm) <= np.log1p(MATCH_TOLERANCE)):
+        return [(g, tuple(range(asked.size)))]
+    own = np.array([size_match_factor([d], model_nm, model_range_nm) for d in asked])
+    order = np.argsort(own, kind="stable")
+    groups: list[list[int]] = [[int(order[0])]]
+    for i in order[1:]:
+        if own[i] <= own[groups[-1][0]] * (1 + MATCH_TOLERANCE):
+            groups[-1].append(int(i))
+        else:
+            groups.append([int(i)])
+    return [(size_match_factor(asked[grp], model_nm, model_range_nm), tuple(sorted(grp)))
+            for grp in groups]

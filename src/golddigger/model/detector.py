@@ -21,6 +21,7 @@ from golddigger.model.classes import (
     SizeClass,
     assign_classes,
     parse_classes,
+    scale_passes,
     size_match_factor,
 )
 from golddigger.model.config import ModelConfig
@@ -423,8 +424,7 @@ class Detector:
     # --------------------------------------------------------- the steps of predict
     def compute_maps(self, plane: np.ndarray, pixel_size_nm: float,
                      tile_size: int | None = -1, tta: int = 1, slice_index: int = 0,
-                     name: str = "image",
-                     classes: Sequence[float | str] | None = None) -> DetectionMaps:
+                     name: str = "image", match: float = 1.0) -> DetectionMaps:
         """Step 1 of `predict`: the network's maps for one 2D plane, with its specimen.
 
         The only step that runs the network; keep the result to re-threshold or
@@ -442,10 +442,10 @@ class Detector:
             The plane's 0-based stack index (carried to the particles).
         name : str
             For log messages.
-        classes : sequence of float or str, optional
-            The size classes that will be asked for (`predict`): the network sees the
-            plane at the scale where their gold looks like the gold it knows
-            (`network_pixel_size`).
+        match : float
+            The network is told the plane's pixels are ``1 / match`` as large as they
+            are, so ``d`` nm gold looks to it like ``d / match`` nm gold (one of
+            `scale_passes`; 1: the plane's own scale).
         """
         px = validate_pixel_size(pixel_size_nm, name)
         shape = (int(plane.shape[0]), int(plane.shape[1]))
@@ -464,15 +464,15 @@ class Detector:
                 "detections and the counting area", name, 100 * frac, slice_index)
             if not specimen.any():
                 return DetectionMaps(None, (1.0, 1.0), px, shape, specimen, slice_index)
-        maps, scale = self.predict_maps(plane, self.network_pixel_size(px, classes),
-                                        tile_size, tta, specimen=specimen)
+        maps, scale = self.predict_maps(plane, px / match, tile_size, tta, specimen=specimen)
         return DetectionMaps(maps, scale, px, shape, specimen, slice_index)
 
     def size_match_factor(self, classes: Sequence[float | str] | None = None) -> float:
         """How much larger the gold of ``classes`` is than the gold the network knows it
-        as (`golddigger.model.classes.size_match_factor`): 1 for the model's own classes
-        and for sizes inside a gold-map model's training range (``gold_range_nm``); for
-        10 and 20 nm gold asked of a model that knows 6, 12 and 18 nm, 5/3."""
+        as, one factor for all (`golddigger.model.classes.size_match_factor`): 1 for the
+        model's own classes and for sizes inside a gold-map model's training range
+        (``gold_range_nm``); for 10 and 20 nm gold asked of a model that knows 6, 12 and
+        18 nm, 5/3. `scale_passes` uses it when it fits every size asked for."""
         if classes is None or self._free_classes(classes) is None:
             return 1.0
         asked = [c.value for c in parse_classes(classes)]
@@ -480,13 +480,50 @@ class Detector:
             return size_match_factor(asked, model_range_nm=tuple(self.config.gold_range_nm))
         return size_match_factor(asked, model_nm=self.classes)
 
-    def network_pixel_size(self, pixel_size_nm: float,
-                           classes: Sequence[float | str] | None = None) -> float:
-        """The pixel size (nm) the network is told a plane has when ``classes`` are
-        asked for: the true one divided by `size_match_factor`, so that their gold
-        looks to it like gold it knows. Sizes and positions are still measured at the
-        true pixel size."""
-        return pixel_size_nm / self.size_match_factor(classes)
+    def scale_passes(self, classes: Sequence[float | str] | None = None
+                     ) -> list[tuple[float, list[float] | None]]:
+        """The network passes that find ``classes``: ``[(match, class values kept from
+        that pass or None for all), ...]`` (`golddigger.model.classes.scale_passes`).
+        One pass at the image's scale for the model's own classes, one at
+        `size_match_factor` when it shows every asked size as a known one (10/20 nm
+        gold as 6/12 nm), else one per group of sizes (5 and 25 nm gold: 5 nm shown as
+        6 nm, 25 nm as 18 nm), each size kept from its own pass."""
+        if classes is None or self._free_classes(classes) is None:
+            return [(1.0, None)]
+        parsed = parse_classes(classes)
+        asked = [c.value for c in parsed]
+        if self.config.output == "gold" and self.config.gold_range_nm is not None:
+            passes = scale_passes(asked, model_range_nm=tuple(self.config.gold_range_nm))
+        else:
+            passes = scale_passes(asked, model_nm=self.classes)
+        if len(passes) == 1:
+            return [(passes[0][0], None)]
+        return [(g, [asked[i] for i in idx]) for g, idx in passes]
+
+    def measured_candidates(self, plane: np.ndarray, pixel_size_nm: float,
+                            classes: Sequence[float | str] | None = None,
+                            floor: float | None = None, sizing: str | None = None,
+                            tile_size: int | None = -1, tta: int = 1, slice_index: int = 0,
+                            name: str = "image") -> tuple[ParticleTable, int]:
+        """Steps 1-3 of `predict` on one plane, over its `scale_passes`: every
+        candidate above ``floor`` (default `candidate_floor`), measured, one per
+        particle; and the plane's count of non-specimen pixels."""
+        floor = self.candidate_floor(None, classes) if floor is None else floor
+        parts, excluded = [], 0
+        for match, keep in self.scale_passes(classes):
+            maps = self.compute_maps(plane, pixel_size_nm, tile_size, tta,
+                                     slice_index=slice_index, name=name, match=match)
+            excluded = maps.excluded_px
+            candidates = self.find_candidates(maps, floor=floor)
+            del maps
+            measured = self.measure(candidates, plane, pixel_size_nm, sizing, classes,
+                                    one_per_particle=False)
+            parts.append(measured if keep is None
+                         else measured[np.isin(measured.diameter_nm, keep)])
+        table = parts[0] if len(parts) == 1 else ParticleTable.concat(parts)
+        if self._free_classes(classes) is not None:
+            table = self.one_per_particle(table, pixel_size_nm)
+        return table, excluded
 
     def find_candidates(self, maps: DetectionMaps, threshold: float | None = None,
                         floor: float | None = None) -> ParticleTable:
@@ -651,11 +688,12 @@ class Detector:
         self._free_classes(classes)  # bad classes or threshold raise here, before work
         self.class_thresholds(threshold)
         self.check_limits(px, classes)
-        g = self.size_match_factor(classes)
-        if g != 1.0:
-            logger.info("the network sees the image as if at %.3g nm/px (x%.3g): there "
-                        "the gold asked for looks like the gold %s knows", px / g, 1 / g,
-                        self.config.name)
+        for match, keep in self.scale_passes(classes):
+            if match != 1.0 or keep is not None:
+                logger.info("the network sees the image as if at %.3g nm/px (x%.3g), where "
+                            "%s nm gold looks like gold %s knows", px / match, 1 / match,
+                            "the asked" if keep is None else "/".join(f"{v:g}" for v in keep),
+                            self.config.name)
         sizing = self.config.sizing if sizing is None else sizing
         if sizing not in SIZING_MODES:
             raise GoldDiggerError(f"sizing must be one of {SIZING_MODES}, got {sizing!r}")
@@ -695,7 +733,8 @@ class Detector:
             (a range: inside it); particles that fit none ("other") are not reported
             (`golddigger.model.classes`). The model's common threshold applies then,
             and the network sees the image at the scale where that gold looks like
-            gold it knows (`size_match_factor`: 10 and 20 nm gold as 6 and 12 nm).
+            gold it knows (`scale_passes`: 10 and 20 nm gold as 6 and 12 nm in one
+            pass; 5 and 25 nm gold in two).
         slices : iterable of int, optional
             0-based stack slices to process (default all).
         tile_size : int or None
@@ -743,13 +782,9 @@ class Detector:
         excluded: dict[int, int] = {}
         for s in it:
             plane = image.slice(s)
-            maps = self.compute_maps(plane, px, tile_size, tta, slice_index=s,
-                                     name=image.name, classes=classes)
-            excluded[s] = maps.excluded_px
-            candidates = self.find_candidates(maps, floor=self.candidate_floor(threshold,
-                                                                               classes))
-            del maps
-            measured = self.measure(candidates, plane, px, sizing, classes)
+            measured, excluded[s] = self.measured_candidates(
+                plane, px, classes, self.candidate_floor(threshold, classes), sizing,
+                tile_size, tta, slice_index=s, name=image.name)
             tables.append(self.apply_thresholds(measured, threshold, classes, region))
         result = ParticleTable.concat(tables)
         result.excluded_px = excluded
