@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from golddigger.errors import GoldDiggerError
@@ -132,6 +132,7 @@ def test_read_image_on_random_bytes(scratch, magic, body, name):
 @SETTINGS
 @given(seed=st.integers(0, 2**32 - 1), cut=st.floats(0.05, 0.95),
        compression=st.sampled_from([None, "zlib"]))
+@example(seed=6990, cut=0.15625, compression=None)  # a series of shape (): was IndexError
 def test_read_image_on_damaged_tiff(scratch, seed, cut, compression):
     """A real TIFF, cut short and with a few bytes flipped."""
     import tifffile
@@ -206,3 +207,4 @@ def test_evaluator_perfect_predictions(case, px):
     for s in score.scores.values():
         assert s.f1 == 1.0 and s.fp == 0 and s.fn == 0
         assert s.loc_error_nm in (None, 0.0)
+
