@@ -389,7 +389,7 @@ def _read_tiff_checked(path: Path, channel: int | None, complaints: list[str]
         if broken:
             raise ImageReadError(f"{path}: the file is truncated or corrupt ({broken[0]}); "
                                  "copy it again or re-save it")
-        if len(shape) == 0 or min(shape) < 1:
+        if len(shape) == 0:
             raise ImageReadError(f"{path}: the TIFF holds no image (shape {tuple(shape)}); "
                                  "the file is damaged or empty: copy it again or re-save it")
         n_px = int(np.prod(shape, dtype=np.float64))
