@@ -4,9 +4,10 @@
 (`Detector.measured_candidates`: `Detector.compute_maps`, the only one that runs the
 network, once per scale pass; `Detector.find_candidates` with a low ``floor``;
 `Detector.measure`). `Detector.apply_thresholds` (the fourth) then selects the
-particles of any threshold at or above the floor, as often as a slider moves. Because the cross-class suppression keeps the strongest candidate whatever the
-floor, selecting from candidates at a lower floor gives the same particles as
-`Detector.predict` with the higher threshold.
+particles of any threshold at or above the floor, as often as a slider moves. Because
+the cross-class suppression keeps the strongest candidate whatever the floor, selecting
+from candidates at a lower floor gives the same particles as `Detector.predict` with the
+higher threshold.
 
 Used by Fiji's Preview (`golddigger.imagej.preview`) and napari's Detect Gold widget
 (`golddigger.napari`); plain functions, no GUI here.

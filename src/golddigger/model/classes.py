@@ -112,6 +112,22 @@ MATCH_TOLERANCE = 0.05
 MATCH_LIMIT = 4.0
 
 
+def _log_distance(log_d: np.ndarray, log_g: float, model_nm: Sequence[float] | None,
+                  model_range_nm: tuple[float, float] | None) -> np.ndarray:
+    """|log| distance of each asked size ``exp(log_d) / g`` to the nearest known size, or
+    to the known range (zero inside it)."""
+    shown = log_d - log_g
+    if model_nm is not None:
+        m = np.log(np.asarray(model_nm, dtype=float))
+        return np.min(np.abs(shown[:, None] - m[None, :]), axis=1)
+    if model_range_nm is None:
+        raise GoldDiggerError("size matching needs the model's diameters or range")
+    lo, hi = np.log(float(model_range_nm[0])), np.log(float(model_range_nm[1]))
+    if not hi > lo:
+        raise GoldDiggerError(f"model range {model_range_nm} is not increasing")
+    return np.maximum(lo - shown, 0) + np.maximum(shown - hi, 0)
+
+
 def size_match_factor(asked_nm: Sequence[float], model_nm: Sequence[float] | None = None,
                       model_range_nm: tuple[float, float] | None = None) -> float:
     """How much larger the gold asked for is than the gold a model knows it as.
@@ -145,62 +161,38 @@ def size_match_factor(asked_nm: Sequence[float], model_nm: Sequence[float] | Non
     if d.size == 0 or not np.all(np.isfinite(d)):
         raise GoldDiggerError(f"no usable diameters to match: {list(asked_nm)}")
     lim = np.log(MATCH_LIMIT)
+
+    def cost(log_g: float) -> float:
+        return float(np.sum(_log_distance(d, log_g, model_nm, model_range_nm) ** 2))
+
     if model_nm is not None:
         m = np.log(np.asarray(sorted(float(v) for v in model_nm), dtype=float))
-
-        def assign(log_g: float) -> np.ndarray:
-            return m[np.argmin(np.abs(d[:, None] - log_g - m[None, :]), axis=1)]
-
-        # each fixed assignment is solved by the mean log ratio; start from every
-        # pairing of an asked with a model diameter and settle (1-D k-means)
-        starts = {0.0, *(float(a - b) for a in d for b in m)}
+        # each fixed assignment of asked to known sizes is solved by the mean log ratio;
+        # start from every pairing and settle (1-D k-means)
         candidates = set()
-        for g0 in starts:
+        for g0 in {0.0, *(float(a - b) for a in d for b in m)}:
             g = float(np.clip(g0, -lim, lim))
             for _ in range(8):
-                new = float(np.clip(np.mean(d - assign(g)), -lim, lim))
+                nearest = m[np.argmin(np.abs(d[:, None] - g - m[None, :]), axis=1)]
+                new = float(np.clip(np.mean(d - nearest), -lim, lim))
                 if abs(new - g) < 1e-12:
                     break
                 g = new
             candidates.add(round(g, 12))
-
-        def cost(log_g: float) -> float:
-            return float(np.sum((d - log_g - assign(log_g)) ** 2))
-    elif model_range_nm is not None:
+    else:
+        _log_distance(d, 0.0, None, model_range_nm)  # a bad range raises here
         lo, hi = np.log(float(model_range_nm[0])), np.log(float(model_range_nm[1]))
-        if not hi > lo:
-            raise GoldDiggerError(f"model range {model_range_nm} is not increasing")
         # every asked d / g inside [lo, hi]: g in [max(d) - hi, min(d) - lo]
         a, b = float(d.max() - hi), float(d.min() - lo)
         if a <= b:
             candidates = {float(np.clip(np.clip(0.0, a, b), -lim, lim))}
-        else:  # asked sizes span more than the range: the convex hinge cost's minimum
+        else:  # asked sizes span more than the range: the convex cost's minimum
             grid = np.linspace(b, a, 2001)
-            c = [np.sum(np.maximum(lo - (d - g), 0) ** 2 + np.maximum(d - g - hi, 0) ** 2)
-                 for g in grid]
-            candidates = {float(np.clip(grid[int(np.argmin(c))], -lim, lim))}
-
-        def cost(log_g: float) -> float:
-            return float(np.sum(np.maximum(lo - (d - log_g), 0) ** 2
-                                + np.maximum(d - log_g - hi, 0) ** 2))
-    else:
-        raise GoldDiggerError("size_match_factor needs the model's diameters or range")
+            candidates = {float(np.clip(grid[int(np.argmin([cost(g) for g in grid]))],
+                                        -lim, lim))}
     best = min(candidates, key=lambda g: (round(cost(g), 9), abs(g)))
     g = float(np.exp(best))
     return 1.0 if abs(g - 1.0) < MATCH_TOLERANCE else g
-
-
-def _mismatch(asked_nm: np.ndarray, g: float, model_nm: Sequence[float] | None,
-              model_range_nm: tuple[float, float] | None) -> np.ndarray:
-    """|log| distance of each ``asked_nm / g`` to the nearest known size (or the range)."""
-    d = np.log(np.asarray(asked_nm, dtype=float) / g)
-    if model_nm is not None:
-        m = np.log(np.asarray(model_nm, dtype=float))
-        return np.min(np.abs(d[:, None] - m[None, :]), axis=1)
-    if model_range_nm is None:
-        raise GoldDiggerError("scale_passes needs the model's diameters or range")
-    lo, hi = np.log(float(model_range_nm[0])), np.log(float(model_range_nm[1]))
-    return np.maximum(lo - d, 0) + np.maximum(d - hi, 0)
 
 
 def scale_passes(asked_nm: Sequence[float], model_nm: Sequence[float] | None = None,
@@ -217,7 +209,8 @@ def scale_passes(asked_nm: Sequence[float], model_nm: Sequence[float] | None = N
     """
     asked = np.asarray([float(v) for v in asked_nm], dtype=float)
     g = size_match_factor(asked, model_nm, model_range_nm)
-    if np.all(_mismatch(asked, g, model_nm, model_range_nm) <= np.log1p(MATCH_TOLERANCE)):
+    off = _log_distance(np.log(asked), float(np.log(g)), model_nm, model_range_nm)
+    if np.all(off <= np.log1p(MATCH_TOLERANCE)):
         return [(g, tuple(range(asked.size)))]
     own = np.array([size_match_factor([d], model_nm, model_range_nm) for d in asked])
     order = np.argsort(own, kind="stable")

@@ -475,10 +475,15 @@ class Detector:
         18 nm, 5/3. `scale_passes` uses it when it fits every size asked for."""
         if classes is None or self._free_classes(classes) is None:
             return 1.0
-        asked = [c.value for c in parse_classes(classes)]
+        return size_match_factor([c.value for c in parse_classes(classes)],
+                                 **self._known_sizes())
+
+    def _known_sizes(self) -> dict:
+        """What the network knows, for size matching: a gold-map model's training range,
+        else its classes."""
         if self.config.output == "gold" and self.config.gold_range_nm is not None:
-            return size_match_factor(asked, model_range_nm=tuple(self.config.gold_range_nm))
-        return size_match_factor(asked, model_nm=self.classes)
+            return {"model_range_nm": tuple(self.config.gold_range_nm)}
+        return {"model_nm": self.classes}
 
     def scale_passes(self, classes: Sequence[float | str] | None = None
                      ) -> list[tuple[float, list[float] | None]]:
@@ -490,12 +495,8 @@ class Detector:
         6 nm, 25 nm as 18 nm), each size kept from its own pass."""
         if classes is None or self._free_classes(classes) is None:
             return [(1.0, None)]
-        parsed = parse_classes(classes)
-        asked = [c.value for c in parsed]
-        if self.config.output == "gold" and self.config.gold_range_nm is not None:
-            passes = scale_passes(asked, model_range_nm=tuple(self.config.gold_range_nm))
-        else:
-            passes = scale_passes(asked, model_nm=self.classes)
+        asked = [c.value for c in parse_classes(classes)]
+        passes = scale_passes(asked, **self._known_sizes())
         if len(passes) == 1:
             return [(passes[0][0], None)]
         return [(g, [asked[i] for i in idx]) for g, idx in passes]
