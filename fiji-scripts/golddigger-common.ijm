@@ -26,6 +26,22 @@ function gdValue(opts, key, default) {
 	return v;
 }
 
+// "key=value " for a macro option string, the value in [] when it is empty or has a space.
+function gdOption(key, value) {
+	if (value == "" || indexOf(value, " ") >= 0) value = "[" + value + "]";
+	return key + "=" + value + " ";
+}
+
+// A number for a macro option string, without trailing zeros: 0.4, 0, 12.5 (9 decimals at
+// most).
+function gdNumber(x) {
+	s = d2s(x, 9);
+	if (indexOf(s, ".") < 0) return s;
+	while (endsWith(s, "0")) s = substring(s, 0, lengthOf(s) - 1);
+	if (endsWith(s, ".")) s = substring(s, 0, lengthOf(s) - 1);
+	return s;
+}
+
 // Whether a check box key is set in a macro option string.
 function gdFlag(opts, key) {
 	if (indexOf(" " + opts + " ", " " + key + " ") >= 0) return true;
@@ -337,6 +353,30 @@ function gdDeleteRows(table, title, map) {
 		if (indexOf(wanted, "," + s + ",") >= 0) Table.deleteRows(i, i, table);
 	}
 	Table.update(table);
+}
+
+// Give the macro recorder (when it is open) the line for this command with the options
+// `opts`, written from `opts` itself: ImageJ's dialogs turn their own recording on only
+// after they have closed, so on a busy machine what they recorded can be nothing.
+function gdRecord(opts) {
+	call("ij.plugin.frame.Recorder.disableCommandRecording");
+	if (call("ij.plugin.frame.Recorder.getInstance") == "null") return;
+	while (endsWith(opts, " ")) opts = substring(opts, 0, lengthOf(opts) - 1);
+	prefix = "run(";
+	if (call("ij.plugin.frame.Recorder.scriptMode") == "true") prefix = "IJ.run(";
+	call("ij.plugin.frame.Recorder.recordString", prefix + gdQuoted(GD_COMMAND) + ", "
+		+ gdQuoted(opts) + ");\n");
+}
+
+// `text` as a quoted string for a recorded macro line (\\ and " escaped).
+function gdQuoted(text) {
+	q = "";
+	for (i = 0; i < lengthOf(text); i++) {
+		c = substring(text, i, i + 1);
+		if (c == "\\" || c == "\"") q = q + "\\";
+		q = q + c;
+	}
+	return "\"" + q + "\"";
 }
 
 // Open a RoiSet into the ROI Manager without the macro recorder writing its (temporary) path:

@@ -27,6 +27,7 @@ from golddigger.imagej.options import (
     format_options,
     parse_classes,
     parse_options,
+    recorded_line,
 )
 from golddigger.io.annotations import read_particles
 from golddigger.io.images import read_image
@@ -84,6 +85,20 @@ def test_format_then_parse_round_trips(fields):
         else:
             values[f.key] = f.choices[-1]
     assert parse_options(format_options(values, fields), fields) == values
+
+
+def test_recorded_line_is_a_run_call_that_reads_back():
+    """The recorder's line: run("command", "options"); its string literals (C-like escapes
+    in the macro language and JavaScript) give back the command and the options."""
+    import ast
+
+    opts = 'folder=[C:\\EM data\\"run 2"] threshold=0.4'
+    line = recorded_line("Detect Gold in Folder", opts)
+    assert line.startswith('run("Detect Gold in Folder", "') and line.endswith('");\n')
+    args = ast.literal_eval("(" + line[len("run("):-len(");\n")] + ")")
+    assert args == ("Detect Gold in Folder", opts)
+    assert recorded_line("Detect Gold", "", script=True) == 'IJ.run("Detect Gold", "");\n'
+    assert "\n" not in recorded_line("A", "x\ny")[:-1]
 
 
 def test_labels_start_with_their_macro_key():
@@ -169,7 +184,8 @@ def test_rendered_command_calls_the_program_without_a_shell():
     # the dialog is built from the option fields: every label, every key
     for f in DETECT_FIELDS:
         assert install.macro_string(f.label) in text
-        assert f'"{f.key}=' in text or f'"{f.key} "' in text
+        assert any(f"{q}{f.key}{end}" in text for q, end in (('"', '='), ('"', ' "'),
+                                                             ('gdOption("', '"')))
     # class colours of golddigger.io.rois
     for colour in CLASS_COLORS.values():
         assert colour in text

@@ -33,6 +33,7 @@ from golddigger.imagej.options import (
     format_options,
     help_html,
     parse_options,
+    recorded_line,
 )
 from golddigger.io.conventions import display_name
 
@@ -430,14 +431,11 @@ def _dialog(command: str, fields: Sequence[Field], defaults: Mapping,
             preview=None) -> dict | None:
     """Show a GenericDialog for ``fields``; returns the values, None if cancelled.
 
-    The command is recorded by ImageJ's macro recorder (when it is recording).
+    The command is recorded by ImageJ's macro recorder (when it is recording), with the
+    dialog's options: ``run("Detect Gold", "threshold=0.5 ...");``.
     """
     from ij.gui import GenericDialog
-    from ij.plugin.frame import Recorder
 
-    recording = bool(Recorder.record)
-    if recording:
-        Recorder.setCommand(command)
     gd = GenericDialog(f"Gold Digger: {command}")
     for f in fields:
         default = defaults.get(f.key, f.default)
@@ -468,16 +466,47 @@ def _dialog(command: str, fields: Sequence[Field], defaults: Mapping,
             listener.restore()
     if gd.wasCanceled():
         return None
+    values = _dialog_values(gd, fields)
+    _record(command, format_options(values, fields))
+    return values
+
+
+def _dialog_values(gd, fields: Sequence[Field]) -> dict:
+    """The values in a closed GenericDialog's fields, read from the fields themselves.
+
+    Not with ``getNextNumber()`` and the like: ImageJ's ``GenericDialog.dispose()`` (run on
+    the event thread when OK is clicked) resets their counters 25 ms after the dialog has
+    closed, and only then turns their recording on, so on a busy machine a command thread
+    reading through them can get the wrong field or record nothing.
+    """
+    from ij.util import Tools
+
+    numbers = list(gd.getNumericFields() or [])
+    strings = list(gd.getStringFields() or [])
+    choices = list(gd.getChoices() or [])
+    boxes = list(gd.getCheckboxes() or [])
     values: dict = {}
     for f in fields:
         if f.kind == "number":
-            values[f.key] = float(gd.getNextNumber())
+            values[f.key] = float(Tools.parseDouble(str(numbers.pop(0).getText()).strip()))
         elif f.kind in ("string", "directory"):
-            values[f.key] = str(gd.getNextString())
+            values[f.key] = str(strings.pop(0).getText())
         elif f.kind == "choice":
-            values[f.key] = str(gd.getNextChoice())
+            values[f.key] = str(choices.pop(0).getSelectedItem())
         else:
-            values[f.key] = bool(gd.getNextBoolean())
-    if recording:
-        Recorder.saveCommand()
+            values[f.key] = bool(boxes.pop(0).getState())
     return values
+
+
+def _record(command: str, options: str) -> None:
+    """Give ImageJ's macro recorder the line for ``command`` with ``options`` (when it is
+    recording and, as ImageJ does, not for a command a macro ran unless asked to)."""
+    from ij.plugin.frame import Recorder
+    from java.lang import Thread
+
+    if not Recorder.record:
+        return
+    if str(Thread.currentThread().getName()).startswith("Run$_") and not Recorder.recordInMacros:
+        return
+    Recorder.disableCommandRecording()  # whatever a dialog may have started is not written
+    Recorder.recordString(recorded_line(command, options, bool(Recorder.scriptMode())))

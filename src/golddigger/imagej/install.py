@@ -180,7 +180,7 @@ def _dialog_code(command: str, fields: Sequence[Field]) -> str:
         "\ts = gdAskWithPreview();" if preview else '\ts = gdDialog("", "", false);',
         "\t// Record the command now, with the dialog's options only: the temporary files the",
         "\t// command saves and opens later must not reach the recorded macro.",
-        '\tcall("ij.plugin.frame.Recorder.saveCommand");',
+        "\tgdRecord(s);",
         "\treturn s;",
         "}",
         "",
@@ -219,11 +219,11 @@ def _dialog_code(command: str, fields: Sequence[Field]) -> str:
     for f in fields:
         key = f.key
         if f.kind == "number":
-            lines.append(f'\ts = s + "{key}=" + d2s(Dialog.getNumber(), 9) + " ";')
+            lines.append(f'\ts = s + "{key}=" + gdNumber(Dialog.getNumber()) + " ";')
         elif f.kind in ("string", "directory"):
-            lines.append(f'\ts = s + "{key}=[" + Dialog.getString() + "] ";')
+            lines.append(f'\ts = s + gdOption("{key}", Dialog.getString());')
         elif f.kind == "choice":
-            lines.append(f'\ts = s + "{key}=" + Dialog.getChoice() + " ";')
+            lines.append(f'\ts = s + gdOption("{key}", Dialog.getChoice());')
         else:
             lines.append(f'\tif (Dialog.getCheckbox()) s = s + "{key} ";')
     lines += [

@@ -37,6 +37,7 @@ __all__ = [
     "help_html",
     "parse_classes",
     "parse_options",
+    "recorded_line",
 ]
 
 logger = logging.getLogger(__name__)
@@ -280,6 +281,18 @@ def format_options(values: Mapping[str, float | str | bool], fields: Sequence[Fi
             text = f"[{text}]"
         parts.append(f"{f.key}={text}")
     return " ".join(parts)
+
+
+def recorded_line(command: str, options: str, script: bool = False) -> str:
+    """The line ImageJ's macro recorder gets for ``command`` run with ``options``:
+    ``run("Detect Gold", "threshold=0.4 classes=6");`` (``IJ.run(...)`` when the recorder
+    records JavaScript, ``script``), with ``\\``, ``"`` and line breaks escaped."""
+
+    def literal(text: str) -> str:
+        text = text.replace("\\", "\\\\").replace('"', '\\"')
+        return '"' + text.replace("\n", "\\n").replace("\r", "\\r") + '"'
+
+    return f"{'IJ.run(' if script else 'run('}{literal(command)}, {literal(options)});\n"
 
 
 def parse_classes(text: str) -> list[float | str] | None:

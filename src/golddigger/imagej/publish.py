@@ -14,6 +14,7 @@ Needs a running JVM with ImageJ.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -259,8 +260,10 @@ def fill_table(rows: Sequence[dict], title: str = RESULTS_TITLE, append: bool = 
 
         new = WindowManager.getWindow(title) is None
         rt.show(title)
-        _make_active(title)
         window = WindowManager.getWindow(title)
+        if new and window is not None:
+            _wait_until_active(window)
+        _make_active(title)
         if new and location is not None and window is not None:
             window.setLocation(int(location[0]), int(location[1]))
     return rt
@@ -323,6 +326,30 @@ def _make_active(title: str) -> None:
     window = WindowManager.getWindow(title)
     if window is not None:
         WindowManager.setWindow(window)
+
+
+def _wait_until_active(window, timeout_s: float = 2.0) -> bool:
+    """Wait (at most ``timeout_s``) until a window just shown is the active one.
+
+    A new table window asks the window system for the focus; the answer comes back later
+    as an activation event, which makes that table ImageJ's active one. Waiting for it
+    before the next table is shown keeps their activations in the order they were shown:
+    without it, on a busy machine, the Summary's could arrive after the particle table's
+    and ``saveAs("Results", path)`` saved the summary. Returns whether it became active.
+    """
+    from java.awt import EventQueue
+
+    if EventQueue.isDispatchThread():  # the event would wait for this thread
+        return bool(window.isActive())
+    deadline = time.monotonic() + timeout_s
+    while True:
+        _flush_awt_events()
+        if window.isActive():
+            return True
+        if time.monotonic() > deadline:
+            logger.debug("%s did not become the active window", window.getTitle())
+            return False
+        time.sleep(0.01)
 
 
 def _flush_awt_events() -> None:
