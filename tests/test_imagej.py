@@ -1418,9 +1418,32 @@ def macro(code):
 def out(key, value):
     print(f"{key}={value}", flush=True)
 
+def dump_threads(why):
+    """Every Java thread's name and top frames, and ImageJ's Log: what a stalled run was
+    doing (printed before the test's own timeout kills this process)."""
+    from java.lang import Thread
+    print(f"STALL {why}", flush=True)
+    traces = Thread.getAllStackTraces()
+    for t in traces.keySet():
+        frames = [str(f) for f in traces.get(t)[:12]]
+        print(f"THREAD {t.getName()} {t.getState()}: " + " < ".join(frames), flush=True)
+    print("LOG " + str(IJ.getLog()).replace("\n", " | "), flush=True)
+    for w in Window.getWindows():
+        if w.isVisible() and isinstance(w, Dialog):
+            print(f"DIALOG {w.getTitle()}: {message(w)}", flush=True)
+
+def watchdog(seconds):
+    time.sleep(seconds)
+    dump_threads(f"after {seconds} s")
+
+threading.Thread(target=watchdog, args=(float(sys.argv[5]),), daemon=True).start()
+
 def dialog(old=None):
-    return wait(lambda: next((w for w in Window.getWindows() if isinstance(w, GenericDialog)
-                              and w.isVisible() and w is not old), None), 120)
+    d = wait(lambda: next((w for w in Window.getWindows() if isinstance(w, GenericDialog)
+                           and w.isVisible() and w is not old), None), 120)
+    if d is None:
+        dump_threads("no dialog")
+    return d
 
 def press(d, which):  # 0: OK, 1: Cancel
     b = d.getButtons()[which]
@@ -1524,7 +1547,8 @@ press(d3, 0)
 d4 = dialog(d3)
 out("MESSAGE_1020", message(d4))
 press(d4, 1)  # Cancel
-wait(lambda: overlay_size() == 0 and not list(tmp.glob("golddigger-*")), 60)
+if not wait(lambda: overlay_size() == 0 and not list(tmp.glob("golddigger-*")), 60):
+    dump_threads("after Cancel")
 out("CANCEL_OVERLAY", overlay_size())
 rm = RoiManager.getInstance()
 out("CANCEL_ROIS", rm.getCount() if rm is not None else 0)
@@ -1590,9 +1614,14 @@ def test_installed_menu_about_preview_and_windows(xvfb, detector, ij_dir, tmp_pa
     script.write_text(PREVIEW_SCRIPT)
     env = {**os.environ, "DISPLAY": xvfb, "OMP_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, str(script), str(ij_dir), str(tmp_path / "prev.tif"),
-                           str(jtmp), str(IJ_JAR)], capture_output=True, text=True,
-                          timeout=TIMEOUT + 150, env=env, cwd=tmp_path)
+    try:
+        proc = subprocess.run([sys.executable, str(script), str(ij_dir),
+                               str(tmp_path / "prev.tif"), str(jtmp), str(IJ_JAR),
+                               str(TIMEOUT + 120)], capture_output=True, text=True,
+                              timeout=TIMEOUT + 150, env=env, cwd=tmp_path)
+    except subprocess.TimeoutExpired as err:
+        text = err.stdout.decode() if isinstance(err.stdout, bytes) else err.stdout
+        pytest.fail(f"the preview script stalled; what it printed:\n{text}")
     out = proc.stdout
     print(out, file=sys.stderr)
     assert "DONE=1" in out, out + proc.stderr
