@@ -554,6 +554,55 @@ def test_detach_starts_the_call_in_the_background_and_returns(tmp_path):
     assert (out / "status.txt").read_text().startswith("GOLDDIGGER ERROR")
 
 
+def test_served_detached_call_says_done_only_after_its_status_line(tmp_path, monkeypatch):
+    """A detached call that the service runs: the service's stdout goes back to the client,
+    whose stdout is status.txt, so the service must not write ``done`` (the macro would read
+    an empty status: "no answer from golddigger"); the client writes it after the line."""
+    import contextlib
+    import io
+
+    from golddigger.imagej import calls, service, watch
+
+    out = tmp_path / "call"
+    out.mkdir()
+    (out / watch.HEARTBEAT).write_text("1")
+    argv = ["imagej", "--call=detect", f"--image={tmp_path / 'none.tif'}", f"--out={out}",
+            f"--watch={out}"]
+    monkeypatch.setenv("GOLDDIGGER_IN_SERVICE", "1")  # as the service runs it
+    monkeypatch.setattr(sys, "argv", ["golddigger", *argv])
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(argv) == 2
+    assert buf.getvalue().startswith("GOLDDIGGER ERROR")
+    assert not (out / watch.DONE).exists(), "done before the client wrote the status line"
+
+    # the client: writes the service's answer to its stdout (status.txt), then done
+    monkeypatch.delenv("GOLDDIGGER_IN_SERVICE")
+    monkeypatch.setenv("GOLDDIGGER_SERVICE", "1")
+    answer = {"stdout": buf.getvalue(), "code": 2}
+    monkeypatch.setattr(service, "call", lambda argv, pid: answer)
+    seen = []
+    real_mark = watch.mark_done
+    monkeypatch.setattr(watch, "mark_done", lambda folder: (
+        seen.append((out / watch.STATUS).read_text()), real_mark(folder))[1])
+    with open(out / watch.STATUS, "w", encoding="utf-8") as status, \
+            contextlib.redirect_stdout(status):
+        assert calls.run_call(calls_args(argv)) == 2
+    assert seen and seen[0].startswith("GOLDDIGGER ERROR")
+    assert (out / watch.DONE).is_file()
+    # a call the service cancelled (folder removed): the client does not bring it back
+    import shutil
+
+    shutil.rmtree(out)
+    assert real_mark(out) is False and not out.exists()
+
+
+def calls_args(argv):
+    from golddigger.cli.main import build_parser
+
+    return build_parser().parse_args(argv)
+
+
 def test_documented_command_block_is_found():
     """The tests run docs/imagej.md's tested-commands block: it must hold the batch lines
     that name the plugins folder."""

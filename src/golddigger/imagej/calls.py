@@ -94,10 +94,14 @@ def run_call(args) -> int:
         if answer is not None:
             sys.stdout.write(answer["stdout"])
             sys.stdout.flush()
+            if args.watch:  # a detached call: this process's stdout is status.txt
+                watch.mark_done(args.watch)
             return int(answer["code"])
         logger.warning("no Gold Digger service; running the call in this process")
     global _WATCH
-    _WATCH = watch.Watch(args.watch) if args.watch else None
+    # in the service the client still has to write the answer: it says ``done`` itself
+    _WATCH = (watch.Watch(args.watch, announce=not service.inside()) if args.watch
+              else None)
     try:
         return _run_call(args)
     finally:

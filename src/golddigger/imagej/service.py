@@ -34,7 +34,7 @@ from pathlib import Path
 
 from golddigger.errors import GoldDiggerError
 
-__all__ = ["call", "enabled", "serve", "service_dir", "socket_path"]
+__all__ = ["call", "enabled", "inside", "serve", "service_dir", "socket_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,12 @@ def enabled() -> bool:
     """Whether ``--call`` goes through the service (not inside the service itself, not
     with ``GOLDDIGGER_SERVICE=0``, only where Unix sockets exist)."""
     return (os.environ.get("GOLDDIGGER_SERVICE", "1") != "0"
-            and not os.environ.get(_ENV_IN_SERVICE) and hasattr(socket, "AF_UNIX"))
+            and not inside() and hasattr(socket, "AF_UNIX"))
+
+
+def inside() -> bool:
+    """Whether this process is the service (its calls' stdout goes back to a client)."""
+    return bool(os.environ.get(_ENV_IN_SERVICE))
 
 
 def idle_seconds() -> float:

@@ -6,7 +6,10 @@ own session, its status line going to ``<folder>/status.txt``) and waits in a ma
 that shows the child's progress (``<folder>/progress``) and touches
 ``<folder>/heartbeat``. Esc aborts that loop; the child (`Watch`) sees the heartbeat go
 stale, stops between slices, adds nothing and removes the temporary folder. ``<folder>/done``
-tells the macro the status line is complete.
+tells the macro the status line is complete: it is written by the process whose stdout is
+``status.txt``, after that line (`mark_done`). When the Gold Digger service runs the call,
+that process is the detached client, which writes the service's answer: the service's own
+`Watch` (``announce=False``) must not say ``done`` first, or the macro reads an empty status.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = ["DONE", "GONE_S", "HEARTBEAT", "PROGRESS", "STALE_S", "STATUS", "Watch",
-           "start_detached"]
+           "mark_done", "start_detached"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +37,10 @@ ERRORS = "stderr.txt"
 #: Seconds without a heartbeat after which the macro is taken to be gone (Esc, or closed).
 STALE_S = 10.0
 #: At the end of a call: a heartbeat this old means the macro is gone (Esc): the results
-#: are removed rather than left for nobody (the macro, if only slow, reports the stop).
-GONE_S = 3.0
+#: are removed rather than left for nobody. Generous: a macro that is only slow (a busy
+#: machine can hold ImageJ's macro thread for seconds) would report its results as lost;
+#: results of a macro that did go are swept later anyway (`abandoned_seconds`).
+GONE_S = 10.0
 
 
 def start_detached(argv: Sequence[str], folder: str | os.PathLike) -> int:
@@ -57,12 +62,15 @@ class Watch:
     seconds (or gone after it existed); writes progress for the macro.
 
     Usable as the engine's ``cancel`` (it has ``is_set``) and ``on_plane`` (`progress`).
+    ``announce``: whether `finish` writes ``done`` (False in the service, whose answer the
+    client still has to write to ``status.txt``; the client calls `mark_done`).
     """
 
     def __init__(self, folder: str | os.PathLike, stale_s: float = STALE_S,
-                 poll_s: float = 0.2) -> None:
+                 poll_s: float = 0.2, announce: bool = True) -> None:
         self.folder = Path(folder)
         self.stale_s = float(stale_s)
+        self.announce = bool(announce)
         self._cancelled = threading.Event()
         self._stop = threading.Event()
         self._started = time.time()
@@ -92,8 +100,8 @@ class Watch:
             pass
 
     def finish(self) -> None:
-        """Stop watching; tell the macro the status line is complete (``done``), or, when
-        cancelled, remove the whole temporary folder."""
+        """Stop watching; tell the macro the status line is complete (``done``, when this
+        process wrote it), or, when cancelled, remove the whole temporary folder."""
         self._stop.set()
         try:  # finished before noticing: is the macro still there to collect the results?
             age = time.time() - (self.folder / HEARTBEAT).stat().st_mtime
@@ -104,21 +112,34 @@ class Watch:
         if self.is_set():
             shutil.rmtree(self.folder, ignore_errors=True)
             return
-        try:
-            (self.folder / DONE).write_text("done\n")
-        except OSError:
+        if self.announce and not mark_done(self.folder):
             return
         # A macro stopped just before the end never collects (and removes) the results:
         # sweep the folder if it is still there long after (a live macro removes it itself,
-        # having read every file right after `done`).
+        # having read every file right after `done`). In the long-lived service the timer
+        # must not keep the process alive once it has stopped serving.
         sweeper = threading.Timer(abandoned_seconds(), self._sweep)
-        sweeper.daemon = False
+        sweeper.daemon = not self.announce
         sweeper.start()
 
     def _sweep(self) -> None:
         if self.folder.is_dir():
             logger.info("%s: results not collected by ImageJ; removed", self.folder)
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def mark_done(folder: str | os.PathLike) -> bool:
+    """Write ``folder/done``: the status line in ``status.txt`` is complete (call it only
+    after that line is written and flushed). False when the folder is gone (the call was
+    cancelled and removed it): nothing is written then."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return False
+    try:
+        (folder / DONE).write_text("done\n")
+    except OSError:
+        return False
+    return True
 
 
 def abandoned_seconds() -> float:
