@@ -6,12 +6,22 @@ specimen: it must not count in the normalisation's median and spread, nor hold
 detections, nor count in the area that densities are divided by.
 
 A micrograph's own pixels are never constant over a block of many pixels (shot noise),
-while a canvas is exactly constant. `specimen_mask` finds exactly-constant blocks of
-``block`` x ``block`` pixels, keeps the connected groups that cover at least
-``min_area_px`` (a saturated gold particle or a few clipped pixels are far smaller), and
-extends them, pixel by pixel, over the neighbouring pixels that hold one of the
-canvas's values (the block grid rarely aligns with the canvas's edge). Non-finite pixels
-(NaN, inf) are never specimen. The cost is one pass over the image.
+while a canvas is exactly constant, or nearly: an export's dithering, a camera's dark
+level or a registration's interpolation leave it a grey level or two of noise.
+`specimen_mask` takes as canvas the blocks of ``block`` x ``block`` pixels that are
+
+* exactly constant (any value: black, white or grey padding), or
+* nearly flat at an end of the grey scale: a range under a tenth of what the image's
+  textured blocks typically span (`NEAR_FLAT_FRACTION` of their 95th percentile), and
+  wholly darker than the textured blocks' median lowest value, or brighter than their
+  median highest, by more than that percentile (a smooth area of a denoised micrograph
+  is mid-grey: it stays specimen);
+
+keeps the connected groups that cover at least ``min_area_px`` (a saturated gold particle
+or a few clipped pixels are far smaller), and extends them, pixel by pixel, over the
+neighbouring pixels that hold one of the canvas's values (the block grid rarely aligns
+with the canvas's edge). Non-finite pixels (NaN, inf) are never specimen. The cost is a
+sparse look at every block (five pixels each) and one pass over the blocks that look flat.
 """
 
 from __future__ import annotations
@@ -27,6 +37,12 @@ __all__ = ["CanvasBlocks", "canvas_blocks", "specimen_window", "specimen_mask",
 #: Smallest flat area taken as canvas, in nm^2 (50 x 50 nm): over 3 times the area of
 #: the largest gold (30 nm), so a saturated particle is never mistaken for canvas.
 MIN_CANVAS_AREA_NM2 = 2500.0
+#: A nearly flat block spans at most this fraction of the 95th percentile of the textured
+#: blocks' ranges (real FRIL blocks of 8 x 8 px: 1st percentile 19-31 grey levels, 95th
+#: ~60-80; a canvas dithered by a grey level or two: 1-4).
+NEAR_FLAT_FRACTION = 0.2
+#: Blocks whose range is looked at to size "nearly flat" (a sample: rows of blocks).
+_SAMPLE_BLOCKS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -43,9 +59,11 @@ class CanvasBlocks:
     core : (H // block, W // block) bool array
         Blocks of the canvas (constant, in a group of at least the smallest canvas).
     values : array
-        The canvas's values (those of its blocks).
+        The canvas's values (those of its exactly constant blocks).
     non_finite : bool
         The plane holds NaN or inf pixels (never specimen).
+    near_range : (lo, hi) or None
+        The grey levels of its nearly flat blocks (None: it has none).
     """
 
     shape: tuple[int, int]
@@ -53,6 +71,15 @@ class CanvasBlocks:
     core: np.ndarray
     values: np.ndarray
     non_finite: bool
+    near_range: tuple[float, float] | None = None
+
+    def is_canvas_value(self, v: np.ndarray) -> np.ndarray:
+        """True for values the canvas holds (at its edge, a pixel with one of them joins
+        it)."""
+        out = np.isin(v, self.values)
+        if self.near_range is not None:
+            out |= (v >= self.near_range[0]) & (v <= self.near_range[1])
+        return out
 
     @property
     def everything_specimen(self) -> bool:
@@ -74,9 +101,11 @@ def canvas_blocks(plane: np.ndarray, pixel_size_nm: float | None = None, block: 
     h, w = a.shape
     hb, wb = h // block, w // block
     floating = np.issubdtype(a.dtype, np.floating)
+    tol, dark, bright = _near_flat_rule(a, block)
     non_finite = False
-    flat = np.zeros((hb, wb), dtype=bool)
-    flat_values = []
+    flat = np.zeros((hb, wb), dtype=bool)   # exactly constant
+    near = np.zeros((hb, wb), dtype=bool)   # nearly flat, at an end of the grey scale
+    flat_values, near_lo, near_hi = [], [], []
     rows = max(1, strip_px // max(1, w * block)) * block  # whole blocks per strip
     for r0 in range(0, h, rows):
         strip = np.asarray(a[r0:min(h, r0 + rows)])
@@ -86,23 +115,33 @@ def canvas_blocks(plane: np.ndarray, pixel_size_nm: float | None = None, block: 
         if b1 <= b0 or not wb:
             continue
         blocks = strip[:(b1 - b0) * block, :wb * block].reshape(b1 - b0, block, wb, block)
-        # candidates first (four corners equal: rare in a micrograph), then every pixel
-        # of the candidates only
-        first = blocks[:, 0, :, 0]
-        f = ((first == blocks[:, 0, :, -1]) & (first == blocks[:, -1, :, 0])
-             & (first == blocks[:, -1, :, -1]))
+        # candidates first (five pixels within `tol`: rare in a micrograph), then every
+        # pixel of the candidates only
+        lo, hi = _probe_range(blocks)
+        f = (hi - lo) <= tol
+        if floating:  # NaN blocks compare unequal; they are excluded anyway
+            f &= np.isfinite(lo) & np.isfinite(hi)
         bi, bj = np.nonzero(f)
+        g = np.zeros_like(f)
         if bi.size:
             cand = blocks[bi, :, bj, :]  # (n, block, block)
-            f[bi, bj] = (cand == cand[:, :1, :1]).all(axis=(1, 2))
-        if floating:  # NaN blocks compare unequal; they are excluded anyway
-            f &= np.isfinite(first)
+            cmin, cmax = cand.min(axis=(1, 2)), cand.max(axis=(1, 2))
+            exact = cmin == cmax
+            f[bi, bj] = exact
+            if tol > 0:
+                ok = ~exact & ((cmax - cmin) <= tol) & ((cmax < dark) | (cmin > bright))
+                g[bi[ok], bj[ok]] = True
+                near_lo.append(cmin[ok])
+                near_hi.append(cmax[ok])
         flat[b0:b1] = f
-        flat_values.append(first[f])
+        near[b0:b1] = g
+        flat_values.append(blocks[:, 0, :, 0][f])
     core = np.zeros((hb, wb), dtype=bool)
     values = np.empty(0, dtype=a.dtype)
-    if flat.any():
-        labels, n = ndi.label(flat)
+    near_range = None
+    either = flat | near
+    if either.any():
+        labels, n = ndi.label(either)
         sizes = np.bincount(labels.ravel(), minlength=n + 1) * block * block
         big = sizes >= min_area_px
         big[0] = False
@@ -110,7 +149,54 @@ def canvas_blocks(plane: np.ndarray, pixel_size_nm: float | None = None, block: 
         if core.any():
             # the flat blocks' values in row-major order, as np.nonzero(flat) lists them
             values = np.unique(np.concatenate(flat_values)[core[flat]])
-    return CanvasBlocks((h, w), block, core, values, bool(non_finite))
+            if near.any() and core[near].any():
+                keep = core[near]
+                near_range = (float(np.concatenate(near_lo)[keep].min()),
+                              float(np.concatenate(near_hi)[keep].max()))
+    return CanvasBlocks((h, w), block, core, values, bool(non_finite), near_range)
+
+
+def _probe_range(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The lowest and highest of five pixels (corners and centre) of each block of a
+    ``(rows, block, cols, block)`` view."""
+    b = blocks.shape[1]
+    probes = [blocks[:, 0, :, 0], blocks[:, 0, :, -1], blocks[:, -1, :, 0],
+              blocks[:, -1, :, -1], blocks[:, b // 2, :, b // 2]]
+    return np.minimum.reduce(probes), np.maximum.reduce(probes)
+
+
+def _near_flat_rule(a: np.ndarray, block: int) -> tuple[float, float, float]:
+    """``(tol, dark, bright)``: a block spanning at most ``tol`` grey levels and below
+    ``dark`` or above ``bright`` is nearly flat canvas (see the module's notes); sized on
+    a sample of rows of blocks (a memory map is read only there). ``tol`` 0: exactly
+    constant blocks only (too few textured blocks to tell)."""
+    h, w = a.shape
+    hb, wb = h // block, w // block
+    if not hb or not wb:
+        return 0.0, -np.inf, np.inf
+    step = max(1, (hb * wb) // _SAMPLE_BLOCKS)
+    lows, highs = [], []
+    for i in range(0, hb, step):
+        rows = np.asarray(a[i * block:(i + 1) * block, :wb * block])
+        lo, hi = _probe_range(rows.reshape(1, block, wb, block))
+        lows.append(lo.ravel())
+        highs.append(hi.ravel())
+    lo = np.concatenate(lows).astype(np.float64)
+    hi = np.concatenate(highs).astype(np.float64)
+    ok = np.isfinite(lo) & np.isfinite(hi)
+    span = hi[ok] - lo[ok]
+    textured = span > 0
+    if np.count_nonzero(textured) < 64:
+        return 0.0, -np.inf, np.inf
+    typical = float(np.percentile(span[textured], 95))
+    tol = NEAR_FLAT_FRACTION * typical
+    rich = span > tol  # the specimen's blocks (and some astride a canvas's edge)
+    if np.count_nonzero(rich) < 64:
+        return 0.0, -np.inf, np.inf
+    # the ends of the specimen's grey scale: its middle (medians: blocks astride a
+    # canvas's edge may be many on a small specimen) and what a block spans
+    return (tol, float(np.median(lo[ok][rich])) - typical,
+            float(np.median(hi[ok][rich])) + typical)
 
 
 def specimen_window(plane: np.ndarray, blocks: CanvasBlocks, r0: int, r1: int, c0: int,
@@ -135,7 +221,7 @@ def specimen_window(plane: np.ndarray, blocks: CanvasBlocks, r0: int, r1: int, c
         near = ndi.binary_dilation(blocks.core[i0:i1, j0:j1], iterations=1)
         ring = near[np.ix_(cbi - i0, cbj - j0)] & ~canvas
         rr, cc = np.nonzero(ring)
-        canvas[rr, cc] = np.isin(win[rr, cc], blocks.values)
+        canvas[rr, cc] = blocks.is_canvas_value(win[rr, cc])
     if blocks.non_finite:
         canvas |= ~np.isfinite(win)
     return ~canvas
