@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -159,19 +160,24 @@ def test_killed_worker_is_survived(cluster, model, images, tmp_path):
     killed = []
     client = distributed.Client(cluster.address, timeout=30)
     pids = client.run(os.getpid)  # worker address -> process id
+    stop = threading.Event()
 
-    def progress(done, total, path):
-        if killed or path is None:
-            return
-        busy = [w for w, tasks in client.processing().items() if tasks]
-        if busy:  # SIGKILL a worker while it runs a task
-            os.killpg(pids[busy[0]], signal.SIGKILL)
-            killed.append(busy[0])
+    def killer():  # SIGKILL the first worker seen running a task (polled: the tasks are
+        # short, and the batch's progress calls may come only after they have all run)
+        while not stop.is_set() and not killed:
+            busy = [w for w, tasks in client.processing().items() if tasks]
+            if busy:
+                os.killpg(pids[busy[0]], signal.SIGKILL)
+                killed.append(busy[0])
+            stop.wait(0.005)
 
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
     try:
-        result = run_batch_dask(paths, det, tmp_path / "dask", opts, client=client,
-                                progress=progress)
+        result = run_batch_dask(paths, det, tmp_path / "dask", opts, client=client)
     finally:
+        stop.set()
+        thread.join(10)
         client.close()
     assert killed, "no worker was busy to kill"
     assert not result.failed and len(result.done) == len(paths)
