@@ -11,7 +11,7 @@ level or a registration's interpolation leave it a grey level or two of noise.
 `specimen_mask` takes as canvas the blocks of ``block`` x ``block`` pixels that are
 
 * exactly constant (any value: black, white or grey padding), or
-* nearly flat at an end of the grey scale: a range under a tenth of what the image's
+* nearly flat at an end of the grey scale: a range under a fifth of what the image's
   textured blocks typically span (`NEAR_FLAT_FRACTION` of their 95th percentile), and
   wholly darker than the textured blocks' median lowest value, or brighter than their
   median highest, by more than that percentile (a smooth area of a denoised micrograph
