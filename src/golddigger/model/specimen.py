@@ -118,7 +118,7 @@ def canvas_blocks(plane: np.ndarray, pixel_size_nm: float | None = None, block: 
         # candidates first (five pixels within `tol`: rare in a micrograph), then every
         # pixel of the candidates only
         lo, hi = _probe_range(blocks)
-        f = (hi - lo) <= tol
+        f = _span(lo, hi) <= tol  # (in float: an int16 block's span can overflow)
         if floating:  # NaN blocks compare unequal; they are excluded anyway
             f &= np.isfinite(lo) & np.isfinite(hi)
         bi, bj = np.nonzero(f)
@@ -129,7 +129,7 @@ def canvas_blocks(plane: np.ndarray, pixel_size_nm: float | None = None, block: 
             exact = cmin == cmax
             f[bi, bj] = exact
             if tol > 0:
-                ok = ~exact & ((cmax - cmin) <= tol) & ((cmax < dark) | (cmin > bright))
+                ok = ~exact & (_span(cmin, cmax) <= tol) & ((cmax < dark) | (cmin > bright))
                 g[bi[ok], bj[ok]] = True
                 near_lo.append(cmin[ok])
                 near_hi.append(cmax[ok])
@@ -154,6 +154,10 @@ def canvas_blocks(plane: np.ndarray, pixel_size_nm: float | None = None, block: 
                 near_range = (float(np.concatenate(near_lo)[keep].min()),
                               float(np.concatenate(near_hi)[keep].max()))
     return CanvasBlocks((h, w), block, core, values, bool(non_finite), near_range)
+
+
+def _span(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    return hi.astype(np.float64) - lo
 
 
 def _probe_range(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
