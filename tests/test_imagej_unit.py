@@ -561,6 +561,7 @@ def test_served_detached_call_says_done_only_after_its_status_line(tmp_path, mon
     import contextlib
     import io
 
+    from golddigger.cli.main import build_parser
     from golddigger.imagej import calls, service, watch
 
     out = tmp_path / "call"
@@ -587,7 +588,7 @@ def test_served_detached_call_says_done_only_after_its_status_line(tmp_path, mon
         seen.append((out / watch.STATUS).read_text()), real_mark(folder))[1])
     with open(out / watch.STATUS, "w", encoding="utf-8") as status, \
             contextlib.redirect_stdout(status):
-        assert calls.run_call(calls_args(argv)) == 2
+        assert calls.run_call(build_parser().parse_args(argv)) == 2
     assert seen and seen[0].startswith("GOLDDIGGER ERROR")
     assert (out / watch.DONE).is_file()
     # a call the service cancelled (folder removed): the client does not bring it back
@@ -595,12 +596,6 @@ def test_served_detached_call_says_done_only_after_its_status_line(tmp_path, mon
 
     shutil.rmtree(out)
     assert real_mark(out) is False and not out.exists()
-
-
-def calls_args(argv):
-    from golddigger.cli.main import build_parser
-
-    return build_parser().parse_args(argv)
 
 
 def test_documented_command_block_is_found():
